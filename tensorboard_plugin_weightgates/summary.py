@@ -1,0 +1,383 @@
+"""Writing per-gate statistics, snapshots and histograms of a Keras model to TensorBoard.
+
+`GateLogger` is the writer behind `WeightGatesCallback`, and the entry point for custom
+training loops. It splits the model once (`gates.split_model`), groups the gate slices by
+kernel, and compiles one `tf.function` per kind that computes every kernel's per-gate
+statistics on the device holding the weights and writes them, so that a logged step costs one
+graph call and never copies whole tensors to the host. Only snapshot steps copy values to the
+host, where they are block-reduced (`snapshot`) before writing.
+
+Summary metadata (which TensorBoard reads from a tag's first event only) is attached to the
+first write of each tag by this logger, and left off later writes to keep records small.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tensorboard_plugin_weightgates import gates, metadata, snapshot, stats
+
+DEFAULT_NEAR_ZERO = 1e-3
+DEFAULT_GRADIENT_NEAR_ZERO = 1e-8
+
+
+@dataclasses.dataclass(frozen=True)
+class LogOptions:
+    """How much to write per slice; shared by the callback and the custom-loop functions.
+
+    `near_zero` is the |x| below which a weight counts as zero (sparsity, dead units), and
+    `gradient_near_zero` the same for gradients, which are orders of magnitude smaller.
+    """
+
+    bins: int = metadata.DEFAULT_BINS
+    near_zero: float = DEFAULT_NEAR_ZERO
+    gradient_near_zero: float = DEFAULT_GRADIENT_NEAR_ZERO
+    snapshot_max_cells: int = metadata.DEFAULT_SNAPSHOT_MAX_CELLS
+    write_histograms: bool = True
+
+    def __post_init__(self):
+        validate_options(self)
+
+    def threshold(self, kind: str) -> float:
+        return self.near_zero if kind == "weights" else self.gradient_near_zero
+
+
+def validate_options(options: LogOptions) -> None:
+    """Raises ValueError naming the first bad option, its value and what is allowed."""
+    _check_int("histogram_bins", options.bins, minimum=2)
+    _check_int("snapshot_max_cells", options.snapshot_max_cells, minimum=1)
+    _check_threshold("near_zero", options.near_zero)
+    _check_threshold("gradient_near_zero", options.gradient_near_zero)
+    if not isinstance(options.write_histograms, bool):
+        raise ValueError(
+            f"write_histograms must be True or False, got {options.write_histograms!r}"
+        )
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_threshold(name: str, value: Any) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.floating, np.integer))
+        or not np.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelGroup:
+    """All gate slices of one kernel: the unit that statistics are computed for in one go.
+
+    `index` selects the whole kernel (every gate) from the variable, so per-gate statistics
+    are one vectorised computation over the kernel's last axis.
+    """
+
+    slices: tuple[gates.GateSlice, ...]
+    infos: tuple[metadata.SliceInfo, ...]
+    index: tuple
+
+    @property
+    def variable(self) -> Any:
+        return self.slices[0].variable
+
+    @property
+    def trainable(self) -> bool:
+        return self.slices[0].trainable
+
+
+def slice_info(gate_slice: gates.GateSlice) -> metadata.SliceInfo:
+    """The on-disk description of a gate slice."""
+    return metadata.SliceInfo(
+        layer=gate_slice.layer,
+        layer_type=gate_slice.layer_type,
+        order=gate_slice.order,
+        direction=gate_slice.direction,
+        cell=gate_slice.cell,
+        kernel=gate_slice.kernel,
+        gate=gate_slice.gate,
+        gates=tuple(gate_slice.gates),
+        gate_index=gate_slice.gate_index,
+        shape=tuple(int(d) for d in gate_slice.values.shape),
+    )
+
+
+def group_kernels(slices: Iterable[gates.GateSlice]) -> list[KernelGroup]:
+    """Groups slices by kernel, keeping model order and gate order."""
+    grouped: dict[tuple, list[gates.GateSlice]] = {}
+    for gate_slice in slices:
+        key = (gate_slice.layer, gate_slice.cell, gate_slice.direction, gate_slice.kernel)
+        grouped.setdefault(key, []).append(gate_slice)
+    groups = []
+    for members in grouped.values():
+        members.sort(key=lambda s: s.gate_index)
+        if len(members) != len(members[0].gates):
+            raise ValueError(
+                f"kernel {members[0].kernel!r} of layer {members[0].layer!r} has "
+                f"{len(members)} slices for gates {members[0].gates}"
+            )
+        groups.append(
+            KernelGroup(
+                slices=tuple(members),
+                infos=tuple(slice_info(s) for s in members),
+                index=_kernel_index(members),
+            )
+        )
+    return groups
+
+
+def _kernel_index(members: Sequence[gates.GateSlice]) -> tuple:
+    """Index of the whole kernel: the gates' common prefix, and their span on the last axis."""
+    if len(members) == 1:
+        return tuple(members[0].index)
+    first, last = members[0].index, members[-1].index
+    if not (isinstance(first[-1], slice) and isinstance(last[-1], slice)):
+        raise ValueError(f"gate index {first!r} does not end with a slice of the last axis")
+    return tuple(first[:-1]) + (slice(first[-1].start, last[-1].stop),)
+
+
+class GateLogger:
+    """Writes per-gate records of one model to one summary writer.
+
+    Keeps the previous logged weights on their device to compute update sizes, so use one
+    logger per model and writer for the whole training.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        writer: tf.summary.SummaryWriter,
+        layers: Sequence[Any] | None = None,
+        options: LogOptions | None = None,
+    ):
+        self.model = model
+        self.writer = writer
+        self.options = options or LogOptions()
+        self.groups = group_kernels(gates.split_model(model, layers=layers))
+        self._described: set[str] = set()
+        self._previous: list[tf.Tensor] | None = None
+        self._weights_fn = tf.function(self._write_weight_stats)
+        self._gradients_fn = tf.function(self._write_gradient_stats)
+
+    @property
+    def trainable_groups(self) -> list[KernelGroup]:
+        return [g for g in self.groups if g.trainable]
+
+    def log_weights(
+        self, step: int, statistics: bool = True, snapshot_values: bool = False
+    ) -> None:
+        """Writes weight statistics and/or snapshots of every logged kernel."""
+        if not self.groups:
+            return
+        if statistics:
+            step_tensor = tf.constant(step, dtype=tf.int64)
+            describe = self._take_undescribed("weights", range(len(self.groups)))
+            self._previous = self._weights_fn(step_tensor, self._previous, describe)
+        if snapshot_values:
+            self._write_snapshots(
+                "weights", step, [(g, _to_numpy(g.variable)) for g in self.groups]
+            )
+        self.writer.flush()
+
+    def log_gradients(
+        self,
+        gradients: Sequence[Any],
+        step: int,
+        statistics: bool = True,
+        snapshot_values: bool = False,
+    ) -> None:
+        """Writes gradient statistics; `gradients` is aligned with `trainable_groups`'
+        variables (one whole-variable gradient per group, None where there is none)."""
+        groups = self.trainable_groups
+        if len(gradients) != len(groups):
+            raise ValueError(f"expected {len(groups)} gradients, got {len(gradients)}")
+        gradients = [None if g is None else tf.convert_to_tensor(g) for g in gradients]
+        present = [i for i, g in enumerate(gradients) if g is not None]
+        if not present:
+            return
+        if statistics:
+            describe = self._take_undescribed("gradients", present)
+            self._gradients_fn(tf.constant(step, dtype=tf.int64), gradients, describe)
+        if snapshot_values:
+            self._write_snapshots(
+                "gradients", step, [(groups[i], np.asarray(gradients[i])) for i in present]
+            )
+        self.writer.flush()
+
+    def gradient_pairs(self, grads_and_vars: Iterable[tuple[Any, Any]]) -> list[Any]:
+        """Aligns (gradient, variable) pairs from any training loop with `trainable_groups`."""
+        by_variable = {id(v): g for g, v in grads_and_vars}
+        return [by_variable.get(id(g.variable)) for g in self.trainable_groups]
+
+    def _take_undescribed(self, kind: str, indices: Iterable[int]) -> tuple[bool, ...]:
+        """Which of these groups' tags still need their metadata (their first write), as a
+        hashable trace argument: it changes once, so each function is traced about twice."""
+        flags = []
+        for i in indices:
+            flags.append((kind, i) not in self._described)
+            self._described.add((kind, i))
+        return tuple(flags)
+
+    def _write_weight_stats(self, step, previous, describe):
+        kernels = [tf.convert_to_tensor(g.variable)[g.index] for g in self.groups]
+        with self.writer.as_default():
+            for i, (group, kernel) in enumerate(zip(self.groups, kernels)):
+                before = None if previous is None else previous[i]
+                self._write_group_stats(group, kernel, before, "weights", step, describe[i])
+        return [tf.identity(k) for k in kernels]
+
+    def _write_gradient_stats(self, step, gradients, describe):
+        present = [(g, grad) for g, grad in zip(self.trainable_groups, gradients) if grad is not None]
+        with self.writer.as_default():
+            for (group, gradient), first in zip(present, describe):
+                kernel = gradient[group.index]
+                self._write_group_stats(group, kernel, None, "gradients", step, first)
+
+    def _write_group_stats(self, group, kernel, previous, kind, step, describe):
+        per_gate = stats.gate_stats(
+            kernel,
+            gates=len(group.slices),
+            bins=self.options.bins,
+            near_zero=self.options.threshold(kind),
+            previous=previous,
+        )
+        for gate_index, info in enumerate(group.infos):
+            vector = per_gate[gate_index]
+            tf.summary.write(
+                metadata.stats_tag(info, kind),
+                vector,
+                step=step,
+                metadata=self._stats_metadata(info, kind) if describe else None,
+            )
+            if self.options.write_histograms:
+                tf.summary.write(
+                    metadata.histogram_tag(info, kind),
+                    stats.histogram_tensor(vector, self.options.bins),
+                    step=step,
+                    metadata=metadata.create_histogram_metadata(info, kind) if describe else None,
+                )
+
+    def _stats_metadata(self, info, kind):
+        return metadata.create_stats_metadata(
+            info, kind, bins=self.options.bins, near_zero=self.options.threshold(kind)
+        )
+
+    def _write_snapshots(self, kind: str, step: int, arrays) -> None:
+        """Writes each gate of (group, whole-variable array) pairs, block-reduced."""
+        max_cells = self.options.snapshot_max_cells
+        with self.writer.as_default():
+            for group, array in arrays:
+                for gate_slice, info in zip(group.slices, group.infos):
+                    tag = metadata.snapshot_tag(info, kind)
+                    description = None
+                    if tag not in self._described:
+                        self._described.add(tag)
+                        block = snapshot.snapshot_block(info.shape, max_cells)
+                        description = metadata.create_snapshot_metadata(
+                            info, kind, max_cells, block
+                        )
+                    tf.summary.write(
+                        tag,
+                        snapshot.reduce_snapshot(array[gate_slice.index], max_cells),
+                        step=step,
+                        metadata=description,
+                    )
+
+
+def _to_numpy(variable: Any) -> np.ndarray:
+    return np.asarray(variable.numpy())
+
+
+_loggers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _logger_for(model: Any, writer: tf.summary.SummaryWriter | None, **options) -> GateLogger:
+    """One logger per (model, writer), so update sizes carry over between calls."""
+    writer = writer or _default_writer()
+    per_model = _loggers.setdefault(model, {})
+    key = (id(writer), tuple(sorted(options.items())))
+    if key not in per_model:
+        layers = options.pop("layers", None)
+        per_model[key] = GateLogger(model, writer, layers=layers, options=LogOptions(**options))
+    return per_model[key]
+
+
+def _default_writer() -> tf.summary.SummaryWriter:
+    writer = tf.summary.experimental.get_default_writer() if hasattr(
+        tf.summary.experimental, "get_default_writer"
+    ) else None
+    if writer is None:
+        raise ValueError(
+            "writer is None and no default summary writer is set; pass "
+            "writer=tf.summary.create_file_writer(logdir) or call inside "
+            "`with writer.as_default():`"
+        )
+    return writer
+
+
+def log_weights(
+    model: Any,
+    step: int,
+    writer: tf.summary.SummaryWriter | None = None,
+    snapshot: bool = True,
+    **options: Any,
+) -> None:
+    """Logs every gate of `model`'s weights at `step`, for custom training loops.
+
+    Args:
+      model: a built Keras model (Keras 3 or tf-keras).
+      step: the global step (for example `optimizer.iterations`).
+      writer: a `tf.summary` writer; default: the writer set with `writer.as_default()`.
+      snapshot: also write the values, block-reduced, for the heatmaps.
+      **options: `layers`, and the fields of `LogOptions` (`bins`, `near_zero`,
+        `gradient_near_zero`, `snapshot_max_cells`, `write_histograms`).
+
+    Example:
+    ```python
+    writer = tf.summary.create_file_writer("logs/run1/train")
+    for step, (x, y) in enumerate(dataset):
+        ...  # your training step
+        if step % 10 == 0:
+            log_weights(model, step, writer, snapshot=step % 100 == 0)
+    ```
+    """
+    _logger_for(model, writer, **options).log_weights(int(step), snapshot_values=snapshot)
+
+
+def log_gradients(
+    model: Any,
+    grads_and_vars: Iterable[tuple[Any, Any]],
+    step: int,
+    writer: tf.summary.SummaryWriter | None = None,
+    snapshot: bool = False,
+    **options: Any,
+) -> None:
+    """Logs (gradient, variable) pairs from any training loop, split per gate like the weights.
+
+    Variables must be `model`'s own variable objects (as in `model.trainable_variables`);
+    pairs of other variables are ignored.
+
+    Example:
+    ```python
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    pairs = list(zip(grads, model.trainable_variables))
+    optimizer.apply_gradients(pairs)
+    log_gradients(model, pairs, step, writer)
+    ```
+    """
+    logger = _logger_for(model, writer, **options)
+    logger.log_gradients(
+        logger.gradient_pairs(grads_and_vars), int(step), snapshot_values=snapshot
+    )

@@ -1,0 +1,283 @@
+"""The callback end to end: model.fit -> event files -> TensorBoard's own data provider."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import data_provider as tb_data_provider
+from tensorboard.backend.event_processing import plugin_event_multiplexer
+
+from tensorboard_plugin_weightgates import WeightGatesCallback, gates, metadata, snapshot
+
+pytestmark = pytest.mark.keras
+keras = tf.keras
+
+
+def read_logdir(logdir: str, plugin_name: str):
+    """Every tensor event of a plugin, through the data provider TensorBoard itself uses:
+    {run: {tag: (content, [(step, ndarray), ...])}}."""
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance={plugin_name: 0, "histograms": 0}
+    )
+    multiplexer.AddRunsFromDirectory(logdir)
+    multiplexer.Reload()
+    provider = tb_data_provider.MultiplexerDataProvider(multiplexer, logdir)
+    ctx = None
+    listing = provider.list_tensors(ctx, experiment_id="", plugin_name=plugin_name)
+    result = {}
+    for run, tags in listing.items():
+        data = provider.read_tensors(
+            ctx,
+            experiment_id="",
+            plugin_name=plugin_name,
+            downsample=10**6,
+            run_tag_filter=tb_data_provider.provider.RunTagFilter([run], list(tags)),
+        )
+        result[run] = {
+            tag: (tags[tag].plugin_content, [(d.step, d.numpy) for d in data[run][tag]])
+            for tag in tags
+        }
+    return result
+
+
+def small_model():
+    inputs = keras.Input((5, 3))
+    hidden = keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True))(inputs)
+    hidden = keras.layers.GRU(3, name="gru")(hidden)
+    outputs = keras.layers.Dense(2, name="head")(hidden)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    return model
+
+
+def data(samples=40):
+    rng = np.random.default_rng(1)
+    return (
+        rng.normal(size=(samples, 5, 3)).astype("float32"),
+        rng.normal(size=(samples, 2)).astype("float32"),
+    )
+
+
+class Recorder(keras.callbacks.Callback):
+    """Keeps each slice's values at every batch end, keyed by global step, to compare with what
+    the callback logged."""
+
+    def __init__(self):
+        super().__init__()
+        self.values = {}
+
+    def on_train_begin(self, logs=None):
+        self._record()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._record()
+
+    def _record(self):
+        step = int(self.model.optimizer.iterations.numpy())
+        self.values[step] = {
+            (s.layer, s.direction, s.kernel, s.gate): s.values.copy()
+            for s in gates.split_model(self.model)
+        }
+
+
+def test_round_trip_every_slice_and_step(tmp_path):
+    model = small_model()
+    x, y = data()
+    recorder = Recorder()
+    callback = WeightGatesCallback(
+        log_dir=str(tmp_path), update_freq=2, snapshot_freq=4, gradients=(x[:8], y[:8])
+    )
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[recorder, callback])
+
+    stats_runs = read_logdir(str(tmp_path), metadata.PLUGIN_NAME)
+    assert list(stats_runs) == ["train"]
+    stats_tags = stats_runs["train"]
+    expected_slices = {(s.layer, s.direction, s.kernel, s.gate) for s in gates.split_model(model)}
+    weights_seen = set()
+    for tag, (content, series) in stats_tags.items():
+        parsed = metadata.parse_stats_content(content)
+        info = parsed.info
+        assert tag == metadata.stats_tag(info, parsed.kind)
+        steps = [step for step, _ in series]
+        assert steps == [0, 2, 4, 6, 8, 10]
+        if parsed.kind != "weights":
+            continue
+        key = (info.layer, info.direction, info.kernel, info.gate)
+        weights_seen.add(key)
+        for step, vector in series:
+            record = metadata.parse_stats_tensor(vector, parsed.bins)
+            values = recorder.values[step][key].astype(np.float64)
+            assert record["count"] == values.size
+            np.testing.assert_allclose(record["mean"], values.mean(), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(record["max"], values.max(), rtol=1e-6)
+            np.testing.assert_allclose(
+                record["l2_norm"], np.sqrt((values**2).sum()), rtol=1e-5
+            )
+            assert record["counts"].sum() == values.size
+        update = [metadata.parse_stats_tensor(v, parsed.bins)["update_size"] for _, v in series]
+        assert np.isnan(update[0])
+        previous = recorder.values[series[1][0] - 2][key]
+        current = recorder.values[series[1][0]][key]
+        np.testing.assert_allclose(
+            update[1],
+            np.linalg.norm(current - previous) / np.linalg.norm(previous),
+            rtol=1e-4,
+        )
+    assert weights_seen == expected_slices
+    kinds = {metadata.parse_stats_content(c).kind for c, _ in stats_tags.values()}
+    assert kinds == {"weights", "gradients"}
+
+    snapshots = read_logdir(str(tmp_path), metadata.SNAPSHOT_PLUGIN_NAME)["train"]
+    for _tag, (content, series) in snapshots.items():
+        parsed = metadata.parse_snapshot_content(content)
+        assert [step for step, _ in series] == [0, 4, 8, 10]
+        if parsed.kind != "weights":
+            continue
+        info = parsed.info
+        key = (info.layer, info.direction, info.kernel, info.gate)
+        for step, grid in series:
+            planes = metadata.parse_snapshot_tensor(grid)
+            expected = snapshot.reduce_snapshot(recorder.values[step][key], parsed.max_cells)
+            np.testing.assert_array_equal(planes, expected)
+
+
+def test_histograms_for_time_series_tab(tmp_path):
+    model = small_model()
+    x, y = data(16)
+    model.fit(
+        x, y, batch_size=8, epochs=1, verbose=0,
+        callbacks=[WeightGatesCallback(log_dir=str(tmp_path), update_freq=1)],
+    )
+    histograms = read_logdir(str(tmp_path), "histograms")["train"]
+    stats_tags = read_logdir(str(tmp_path), metadata.PLUGIN_NAME)["train"]
+    assert len(histograms) == len(stats_tags)
+    for tag, (_, series) in histograms.items():
+        assert tag.startswith(metadata.TAG_PREFIX + "/weights/")
+        assert [s for s, _ in series] == [0, 1, 2]
+        for _, buckets in series:
+            assert buckets.shape == (metadata.DEFAULT_BINS, 3)
+    assert not set(histograms) & set(stats_tags)
+
+
+def test_gradients_equal_independent_tape(tmp_path):
+    model = small_model()
+    x, y = data(16)
+    probe = (x[:4], y[:4])
+    callback = WeightGatesCallback(
+        log_dir=str(tmp_path), update_freq="epoch", snapshot_freq="epoch", gradients=probe,
+        snapshot_max_cells=10**6,
+    )
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+    with tf.GradientTape() as tape:
+        loss = keras.losses.MeanSquaredError()(probe[1], model(probe[0], training=False))
+    variables = model.trainable_variables
+    by_variable = {id(v): g.numpy() for v, g in zip(variables, tape.gradient(loss, variables))}
+    snapshots = read_logdir(str(tmp_path), metadata.SNAPSHOT_PLUGIN_NAME)["train"]
+    checked = 0
+    for gate_slice in gates.split_model(model):
+        info_key = None
+        for _tag, (content, series) in snapshots.items():
+            parsed = metadata.parse_snapshot_content(content)
+            info = parsed.info
+            if parsed.kind == "gradients" and (
+                info.layer, info.direction, info.kernel, info.gate
+            ) == (gate_slice.layer, gate_slice.direction, gate_slice.kernel, gate_slice.gate):
+                info_key = series[-1][1]
+        expected = by_variable[id(gate_slice.variable)][gate_slice.index]
+        logged = metadata.parse_snapshot_tensor(info_key)[0]
+        np.testing.assert_allclose(
+            logged.reshape(expected.shape), expected, rtol=1e-4, atol=1e-6
+        )
+        checked += 1
+    assert checked == len(gates.split_model(model))
+
+
+def test_nan_weights_are_counted_not_fatal(tmp_path):
+    model = small_model()
+    x, y = data(16)
+    head = model.get_layer("head")
+    kernel, bias = head.get_weights()
+    kernel[0, 0] = np.nan
+    kernel[1, 1] = np.inf
+    head.set_weights([kernel, bias])
+    callback = WeightGatesCallback(log_dir=str(tmp_path), update_freq=1, gradients=(x, y))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+    stats_tags = read_logdir(str(tmp_path), metadata.PLUGIN_NAME)["train"]
+    tag = next(
+        t for t, (c, _) in stats_tags.items()
+        if (p := metadata.parse_stats_content(c)).info.layer == "head"
+        and p.info.kernel == "kernel" and p.kind == "weights"
+    )
+    content, series = stats_tags[tag]
+    first = metadata.parse_stats_tensor(series[0][1], metadata.parse_stats_content(content).bins)
+    assert first["nan_count"] == 1 and first["inf_count"] == 1
+
+
+def test_layers_filter_by_name_and_class(tmp_path):
+    model = small_model()
+    x, y = data(8)
+    callback = WeightGatesCallback(
+        log_dir=str(tmp_path), layers=["head", keras.layers.GRU], update_freq="epoch"
+    )
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+    stats_tags = read_logdir(str(tmp_path), metadata.PLUGIN_NAME)["train"]
+    layers = {metadata.parse_stats_content(c).info.layer for c, _ in stats_tags.values()}
+    assert layers == {"head", "gru"}
+
+
+def test_no_matching_layer_warns(tmp_path):
+    model = small_model()
+    x, y = data(8)
+    callback = WeightGatesCallback(log_dir=str(tmp_path), layers=["nope"])
+    with pytest.warns(UserWarning, match="nothing will be logged"):
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"update_freq": 0}, "update_freq must be"),
+        ({"update_freq": "often"}, "update_freq must be"),
+        ({"update_freq": True}, "update_freq must be"),
+        ({"snapshot_freq": -3}, "snapshot_freq must be"),
+        ({"layers": []}, "layers must be"),
+        ({"layers": [3]}, "layers must hold"),
+        ({"gradients": (1,)}, "gradients must be"),
+        ({"gradients": "probe"}, "gradients must be"),
+        ({"histogram_bins": 1}, "histogram_bins must be"),
+        ({"histogram_bins": 2.5}, "histogram_bins must be"),
+        ({"near_zero": -1.0}, "near_zero must be"),
+        ({"gradient_near_zero": float("nan")}, "gradient_near_zero must be"),
+        ({"snapshot_max_cells": 0}, "snapshot_max_cells must be"),
+        ({"write_histograms": "yes"}, "write_histograms must be"),
+        ({"log_dir": ""}, "log_dir must be"),
+    ],
+)
+def test_bad_arguments_fail_at_construction(tmp_path, kwargs, message):
+    kwargs.setdefault("log_dir", str(tmp_path))
+    with pytest.raises(ValueError, match=message):
+        WeightGatesCallback(**kwargs)
+
+
+def test_unwritable_log_dir_fails_at_construction(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ValueError, match="log_dir .* is not writable"):
+        WeightGatesCallback(log_dir=str(blocker / "run"))
+
+
+def test_mirrored_strategy_writes_once(tmp_path):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        model = small_model()
+    x, y = data(32)
+    callback = WeightGatesCallback(log_dir=str(tmp_path), update_freq=1, gradients=(x[:8], y[:8]))
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[callback])
+    event_files = os.listdir(tmp_path / "train")
+    assert len(event_files) == 1
+    stats_tags = read_logdir(str(tmp_path), metadata.PLUGIN_NAME)["train"]
+    for _, series in stats_tags.values():
+        assert [step for step, _ in series] == [0, 1, 2]
