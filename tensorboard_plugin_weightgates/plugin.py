@@ -1,0 +1,312 @@
+"""The Weight Gates tab's backend: the HTTP routes of docs/http-api.md.
+
+Each route parses its parameters, asks `reader` through TensorBoard's data provider, and
+responds. Every failure becomes a JSON ``{"error": message}``: 400 for a missing or malformed
+parameter, 404 for a run, kernel, kind, gate or step without readable data, and 500 (logged
+with its traceback) only for a fault of the plugin or the data provider.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import os
+import struct
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from tensorboard import errors, plugin_util
+from tensorboard.backend import http_util
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+from tensorboard_plugin_weightgates import metadata, reader
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = 1
+"""Version of the HTTP API (docs/http-api.md), reported by the `index` route."""
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+STATIC_CONTENT_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+}
+"""The static files served, by extension; other files under `static/` are not served."""
+
+_STATIC_ROUTE = "/static/"
+_MAX_ABS_PLANE = metadata.SNAPSHOT_PLANES.index("max_abs")
+
+
+class _BadRequest(ValueError):
+    """A missing or malformed request parameter (answered with 400)."""
+
+
+def _json_route(handler: Callable) -> Callable:
+    """Makes `handler(self, request)` a WSGI app whose failures are all JSON errors."""
+
+    @functools.wraps(handler)
+    def route(self, request: wrappers.Request) -> wrappers.Response:
+        try:
+            return handler(self, request)
+        except _BadRequest as error:
+            return _error_response(request, str(error), 400)
+        except reader.NotFoundError as error:
+            return _error_response(request, str(error), 404)
+        except metadata.FormatError as error:
+            return _error_response(request, f"cannot read this data: {error}", 404)
+        except errors.PublicError as error:
+            return _error_response(request, str(error), error.http_code)
+        except Exception:
+            logger.exception("weightgates: %s failed", request.full_path)
+            return _error_response(
+                request, "internal error in the weightgates plugin; see TensorBoard's log", 500
+            )
+
+    return wrappers.Request.application(route)
+
+
+class WeightGatesPlugin(base_plugin.TBPlugin):
+    """Serves per-gate statistics and snapshots of recurrent layers' weights and gradients."""
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context: base_plugin.TBContext):
+        self._data_provider = context.data_provider
+        self._step_cache = reader.StepCache()
+
+    def get_plugin_apps(self) -> dict[str, Callable]:
+        return {
+            "/index": self._index_route,
+            "/stats": self._stats_route,
+            "/snapshot": self._snapshot_route,
+            _STATIC_ROUTE + "*": self._static_route,
+        }
+
+    def is_active(self) -> bool:
+        return False  # TensorBoard finds the data through `data_plugin_names`.
+
+    def data_plugin_names(self) -> tuple[str, ...]:
+        return (metadata.PLUGIN_NAME, metadata.SNAPSHOT_PLUGIN_NAME)
+
+    def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        return base_plugin.FrontendMetadata(
+            es_module_path=_STATIC_ROUTE + "index.js",
+            tab_name="Weight Gates",
+            disable_reload=False,
+        )
+
+    @_json_route
+    def _index_route(self, request: wrappers.Request) -> wrappers.Response:
+        ctx, experiment_id = _request_context(request)
+        index = reader.read_index(self._data_provider, ctx, experiment_id, self._step_cache)
+        return _json_response(request, _index_json(index))
+
+    @_json_route
+    def _stats_route(self, request: wrappers.Request) -> wrappers.Response:
+        kernel, kind = self._find_kernel(request)
+        gate = request.args.get("gate")
+        ctx, experiment_id = _request_context(request)
+        stats = reader.read_stats(self._data_provider, ctx, experiment_id, kernel, kind, gate)
+        return _json_response(request, _stats_json(stats))
+
+    @_json_route
+    def _snapshot_route(self, request: wrappers.Request) -> wrappers.Response:
+        kernel, kind = self._find_kernel(request)
+        step = _int_param(request, "step")
+        ctx, experiment_id = _request_context(request)
+        snapshot = reader.read_snapshot(self._data_provider, ctx, experiment_id, kernel, kind, step)
+        return http_util.Respond(request, _snapshot_body(snapshot), "application/octet-stream")
+
+    @_json_route
+    def _static_route(self, request: wrappers.Request) -> wrappers.Response:
+        _, _, relative = request.path.partition(_STATIC_ROUTE)
+        path = _static_file(relative)
+        if path is None:
+            raise reader.NotFoundError(f"no static file {relative!r}")
+        with open(path, "rb") as f:
+            content = f.read()
+        content_type = STATIC_CONTENT_TYPES[os.path.splitext(path)[1].lower()]
+        return http_util.Respond(request, content, content_type)
+
+    def _find_kernel(self, request: wrappers.Request) -> tuple[reader.Kernel, str]:
+        """The kernel and kind named by a request's slice parameters."""
+        run, layer, direction, kernel, kind = (
+            _required_param(request, name)
+            for name in ("run", "layer", "direction", "kernel", "kind")
+        )
+        cell = _int_param(request, "cell")
+        if kind not in metadata.KINDS:
+            raise reader.NotFoundError(f"unknown kind {kind!r}; expected one of {metadata.KINDS}")
+        ctx, experiment_id = _request_context(request)
+        listing = reader.list_kernels(self._data_provider, ctx, experiment_id, run=run)
+        return listing.kernel(run, (layer, cell, direction, kernel)), kind
+
+
+def _request_context(request: wrappers.Request) -> tuple[Any, str]:
+    return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+
+
+def _required_param(request: wrappers.Request, name: str) -> str:
+    value = request.args.get(name)
+    if value is None:
+        raise _BadRequest(f"missing parameter {name!r}")
+    return value
+
+
+def _int_param(request: wrappers.Request, name: str) -> int | None:
+    value = request.args.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value, 10)
+    except ValueError:
+        raise _BadRequest(f"parameter {name!r} must be an integer, got {value!r}") from None
+
+
+def _static_file(relative: str) -> str | None:
+    """The file under `STATIC_DIR` that `relative` (a decoded URL path) names, or None if it
+    names no servable file or anything outside `STATIC_DIR`."""
+    parts = relative.split("/")
+    if any(part in ("", ".", "..") or "\\" in part or "\0" in part for part in parts):
+        return None
+    if os.path.splitext(parts[-1])[1].lower() not in STATIC_CONTENT_TYPES:
+        return None
+    root = os.path.realpath(STATIC_DIR)
+    path = os.path.realpath(os.path.join(root, *parts))
+    if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
+        return None
+    return path
+
+
+def _error_response(request: wrappers.Request, message: str, code: int) -> wrappers.Response:
+    return http_util.Respond(request, json.dumps({"error": message}), "application/json", code=code)
+
+
+def _json_response(request: wrappers.Request, body: Mapping[str, Any]) -> wrappers.Response:
+    """Responds with `body` as JSON; non-finite numbers must already be None (null)."""
+    return http_util.Respond(request, json.dumps(body, allow_nan=False), "application/json")
+
+
+def _slice_json(kernel: reader.Kernel, kind: str) -> dict[str, Any]:
+    return {
+        "run": kernel.run,
+        "layer": kernel.layer,
+        "cell": kernel.cell,
+        "direction": kernel.direction,
+        "kernel": kernel.kernel,
+        "kind": kind,
+    }
+
+
+def _index_json(index: reader.Index) -> dict[str, Any]:
+    runs = {}
+    for run, entries in index.runs.items():
+        layers: dict[tuple[str, int | None], dict[str, Any]] = {}
+        for entry in entries:
+            kernel = entry.kernel
+            layer = layers.setdefault(
+                (kernel.layer, kernel.cell),
+                {
+                    "layer": kernel.layer,
+                    "layer_type": kernel.layer_type,
+                    "order": kernel.order,
+                    "cell": kernel.cell,
+                    "directions": [],
+                },
+            )
+            directions = layer["directions"]
+            if not directions or directions[-1]["direction"] != kernel.direction:
+                directions.append({"direction": kernel.direction, "kernels": []})
+            directions[-1]["kernels"].append(
+                {
+                    "kernel": kernel.kernel,
+                    "shape": list(kernel.shape),
+                    "gates": list(kernel.gates),
+                    "gate_boundaries": list(kernel.gate_boundaries),
+                    "kinds": {
+                        kind: {
+                            "stats_steps": list(steps.stats_steps),
+                            "snapshot_steps": list(steps.snapshot_steps),
+                        }
+                        for kind, steps in entry.steps.items()
+                    },
+                }
+            )
+        runs[run] = {"layers": list(layers.values())}
+    return {"version": API_VERSION, "runs": runs, "errors": dict(index.errors)}
+
+
+def _stats_json(stats: reader.KernelStats) -> dict[str, Any]:
+    low = metadata.STAT_FIELDS.index("hist_low")
+    high = metadata.STAT_FIELDS.index("hist_high")
+    return {
+        **_slice_json(stats.kernel, stats.kind),
+        "bins": stats.bins,
+        "near_zero": stats.near_zero if math.isfinite(stats.near_zero) else None,
+        "fields": list(metadata.STAT_FIELDS),
+        "gates": [
+            {
+                "gate": gate.gate,
+                "steps": gate.steps.tolist(),
+                "wall_times": _nullable(gate.wall_times),
+                "values": {
+                    name: _nullable(gate.values[:, i])
+                    for i, name in enumerate(metadata.STAT_FIELDS)
+                },
+                "histograms": {
+                    "low": _nullable(gate.values[:, low]),
+                    "high": _nullable(gate.values[:, high]),
+                    "counts": _counts(gate.counts),
+                },
+            }
+            for gate in stats.gates
+        ],
+    }
+
+
+def _nullable(values: np.ndarray) -> list[float | None]:
+    """`values` as a list with None (JSON null) for NaN and ±Inf."""
+    finite = np.isfinite(values)
+    if finite.all():
+        return values.tolist()
+    return [v if ok else None for v, ok in zip(values.tolist(), finite.tolist())]
+
+
+def _counts(counts: np.ndarray) -> list[list[float | int | None]]:
+    """Bucket counts as integers (as written), or as numbers if they are not whole."""
+    if np.isfinite(counts).all() and np.array_equal(counts, np.round(counts)):
+        return counts.astype(np.int64).tolist()
+    return [_nullable(row) for row in counts]
+
+
+def _snapshot_body(snapshot: reader.KernelSnapshot) -> bytes:
+    """The binary layout of docs/http-api.md: header length (uint32 LE), JSON header, zero
+    padding to a multiple of 4 bytes, then float32 LE planes x rows x cols."""
+    values = snapshot.values
+    header = {
+        **_slice_json(snapshot.kernel, snapshot.kind),
+        "step": snapshot.step,
+        "steps": list(snapshot.steps),
+        "shape": list(snapshot.kernel.shape),
+        "rows": values.shape[1],
+        "cols": values.shape[2],
+        "block": list(snapshot.block),
+        "planes": list(metadata.SNAPSHOT_PLANES),
+        "gates": list(snapshot.kernel.gates),
+        "gate_boundaries": list(snapshot.gate_boundaries),
+        "nan_count": int(np.isnan(values[_MAX_ABS_PLANE]).sum()),
+        "inf_count": int(np.isinf(values[_MAX_ABS_PLANE]).sum()),
+    }
+    encoded = json.dumps(header, allow_nan=False).encode("utf-8")
+    padding = b"\0" * (-(4 + len(encoded)) % 4)
+    data = np.ascontiguousarray(values, dtype="<f4").tobytes()
+    return struct.pack("<I", len(encoded)) + encoded + padding + data

@@ -1,0 +1,676 @@
+"""Reading weightgates records back through a TensorBoard data provider.
+
+Functions here take a `tensorboard.data.provider.DataProvider`, a request context and an
+experiment id, and return plain records: the plugin's routes turn them into HTTP responses and
+the command line into reports, so nothing here knows about either. Tags and summary content are
+parsed through `metadata`; nothing here imports TensorFlow.
+
+A kernel (one variable of a layer, one direction) is stored as one tag per gate and per record
+type (statistics, snapshot) and kind (weights, gradients). `list_kernels` groups the tags back
+into kernels; `read_index` adds the logged steps; `read_stats` and `read_snapshot` read one
+kernel's values. Records that this version cannot read are skipped and reported per run, so one
+bad tag or run never hides the others.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Union
+
+import numpy as np
+from tensorboard.data import provider as provider_lib
+
+from tensorboard_plugin_weightgates import metadata
+
+logger = logging.getLogger(__name__)
+
+READ_ALL = 2**31 - 1
+"""Downsampling bound for reads: more points than TensorBoard ever keeps per time series, so a
+read returns every kept step (TensorBoard's sampling is set by the loader, not by reads)."""
+
+KernelKey = tuple[str, Union[int, None], str, str]
+"""(layer, cell, direction, kernel): identifies a kernel within a run, as
+`metadata.SliceInfo.kernel_key`."""
+
+Content = Union[metadata.StatsContent, metadata.SnapshotContent]
+
+_KERNEL_ORDER = ("kernel", "recurrent_kernel", "bias", "input_bias", "recurrent_bias")
+"""Display order of the usual kernels of a recurrent layer; other variables follow by name."""
+
+
+class NotFoundError(LookupError):
+    """The run, kernel, kind, gate or step asked for has no readable data."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Records:
+    """The tags of one kind of one record type (statistics or snapshots) of a kernel.
+
+    `tags`, `contents` and `fingerprints` have one entry per gate, in gate order. A fingerprint
+    is the series' ``(max_step, max_wall_time)`` as listed: it changes whenever the series does.
+    """
+
+    kind: str
+    tags: tuple[str, ...]
+    contents: tuple[Content, ...]
+    fingerprints: tuple[tuple[int, float], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Kernel:
+    """One kernel of one run: where it sits in the model and the tags that hold its records.
+
+    `gate_shapes` are the shapes of the gate slices, which split the kernel's last axis in
+    `gates` order. `stats` and `snapshots` map a kind to its records; a kind without records
+    of a type is absent.
+    """
+
+    run: str
+    layer: str
+    layer_type: str
+    order: int
+    cell: int | None
+    direction: str
+    kernel: str
+    gates: tuple[str | None, ...]
+    gate_shapes: tuple[tuple[int, ...], ...]
+    stats: Mapping[str, Records]
+    snapshots: Mapping[str, Records]
+
+    @property
+    def key(self) -> KernelKey:
+        return (self.layer, self.cell, self.direction, self.kernel)
+
+    @property
+    def gated(self) -> bool:
+        return self.gates != (None,)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(k for k in metadata.KINDS if k in self.stats or k in self.snapshots)
+
+    @property
+    def gate_boundaries(self) -> tuple[int, ...]:
+        """Offsets of the gates along the kernel's last axis (``len(gates) + 1`` values)."""
+        return tuple(np.cumsum([0] + [_columns(s) for s in self.gate_shapes]).tolist())
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The whole kernel's shape: the gates side by side along the last axis."""
+        first = self.gate_shapes[0]
+        if not first:
+            return first
+        return first[:-1] + (self.gate_boundaries[-1],)
+
+
+@dataclasses.dataclass(frozen=True)
+class Listing:
+    """The kernels of every run (`kernels[run][key]`), and per run what could not be read."""
+
+    kernels: Mapping[str, Mapping[KernelKey, Kernel]]
+    errors: Mapping[str, str]
+
+    def kernel(self, run: str, key: KernelKey) -> Kernel:
+        if run not in self.kernels:
+            raise NotFoundError(f"run {run!r} has no weightgates data")
+        kernel = self.kernels[run].get(key)
+        if kernel is None:
+            layer, cell, direction, name = key
+            cell_text = "" if cell is None else f" cell {cell}"
+            raise NotFoundError(
+                f"run {run!r} has no kernel {name!r} in direction {direction!r} of layer "
+                f"{layer!r}{cell_text}"
+            )
+        return kernel
+
+
+@dataclasses.dataclass(frozen=True)
+class KindSteps:
+    """Steps of one kind of a kernel: those of its first gate (all gates of a kernel are
+    written at the same steps)."""
+
+    stats_steps: tuple[int, ...]
+    snapshot_steps: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexedKernel:
+    kernel: Kernel
+    steps: Mapping[str, KindSteps]
+
+
+@dataclasses.dataclass(frozen=True)
+class Index:
+    """Every run's kernels in model order with their steps; runs without any readable kernel
+    are absent from `runs`. `errors` says per run what was skipped and why."""
+
+    runs: Mapping[str, tuple[IndexedKernel, ...]]
+    errors: Mapping[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class GateStats:
+    """One gate's statistics over its logged steps.
+
+    `values` is float64 ``[steps, len(metadata.STAT_FIELDS)]``, `counts` float64
+    ``[steps, bins]``: bucket counts between the ``hist_low`` and ``hist_high`` values.
+    """
+
+    gate: str | None
+    steps: np.ndarray
+    wall_times: np.ndarray
+    values: np.ndarray
+    counts: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelStats:
+    kernel: Kernel
+    kind: str
+    bins: int
+    near_zero: float
+    gates: tuple[GateStats, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelSnapshot:
+    """A kernel's snapshot at `step`: all gates side by side.
+
+    `values` is float32 ``[len(metadata.SNAPSHOT_PLANES), rows, cols]``; `block` is the size in
+    original rows and columns of the block each cell stands for; `gate_boundaries` are gate
+    offsets in stored columns. `steps` are the steps that have a snapshot of every gate.
+    """
+
+    kernel: Kernel
+    kind: str
+    step: int
+    steps: tuple[int, ...]
+    block: tuple[int, int]
+    values: np.ndarray
+    gate_boundaries: tuple[int, ...]
+
+
+class StepCache:
+    """Remembers the steps of time series until the data provider lists a newer point.
+
+    Reading a series' steps means reading its values too (the data provider has no cheaper
+    call); the index needs the steps on every request, so this keeps them while the series'
+    fingerprint (`Records.fingerprints`) is unchanged. Safe to share between request threads.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str, str], tuple[Any, tuple[int, ...]]] = {}
+
+    def get(self, key: tuple[str, str, str], fingerprint: Any) -> tuple[int, ...] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or entry[0] != fingerprint:
+            return None
+        return entry[1]
+
+    def put(self, key: tuple[str, str, str], fingerprint: Any, steps: tuple[int, ...]) -> None:
+        with self._lock:
+            self._entries[key] = (fingerprint, steps)
+
+
+def list_kernels(
+    data_provider: provider_lib.DataProvider,
+    ctx: Any,
+    experiment_id: str,
+    run: str | None = None,
+) -> Listing:
+    """Groups the weightgates tags of every run (or of `run` only) into kernels.
+
+    Reads only the tags' metadata, not their values. A tag whose content this version cannot
+    parse, and a kernel whose records miss gates or disagree on its shape, are skipped and
+    described in `Listing.errors`.
+    """
+    run_tag_filter = None if run is None else provider_lib.RunTagFilter(runs=[run])
+    builder = _ListingBuilder()
+    for plugin_name, parse in (
+        (metadata.PLUGIN_NAME, metadata.parse_stats_content),
+        (metadata.SNAPSHOT_PLUGIN_NAME, metadata.parse_snapshot_content),
+    ):
+        listed = data_provider.list_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=plugin_name,
+            run_tag_filter=run_tag_filter,
+        )
+        for run_name, series_by_tag in listed.items():
+            for tag, series in series_by_tag.items():
+                try:
+                    content = _parse_tag(tag, series.plugin_content, parse)
+                except metadata.FormatError as error:
+                    builder.skip(run_name, str(error), tag)
+                    continue
+                builder.add(run_name, tag, content, (series.max_step, series.max_wall_time))
+    return builder.build()
+
+
+def read_index(
+    data_provider: provider_lib.DataProvider,
+    ctx: Any,
+    experiment_id: str,
+    cache: StepCache | None = None,
+) -> Index:
+    """Every run's kernels in model order, with the steps logged per kind.
+
+    A run whose steps cannot be read is left out and described in `Index.errors`.
+    """
+    listing = list_kernels(data_provider, ctx, experiment_id)
+    errors = dict(listing.errors)
+    runs = {}
+    for run, kernels in listing.kernels.items():
+        ordered = sorted(kernels.values(), key=_model_order)
+        try:
+            steps = _read_run_steps(data_provider, ctx, experiment_id, run, ordered, cache)
+        except Exception as error:  # A run that fails to read must not hide the others.
+            logger.warning("weightgates: reading the steps of run %r failed", run, exc_info=True)
+            errors[run] = "; ".join(
+                filter(None, [errors.get(run), f"could not read its steps: {error}"])
+            )
+            continue
+        runs[run] = tuple(IndexedKernel(k, s) for k, s in zip(ordered, steps))
+    return Index(runs=runs, errors=errors)
+
+
+def read_stats(
+    data_provider: provider_lib.DataProvider,
+    ctx: Any,
+    experiment_id: str,
+    kernel: Kernel,
+    kind: str,
+    gate: str | None = None,
+) -> KernelStats:
+    """Statistics of every gate of `kernel` (or of `gate` only) for `kind`, at every kept step.
+
+    Raises:
+      NotFoundError: `kernel` has no statistics of `kind`, or no gate `gate`.
+      metadata.FormatError: a stored vector does not have the layout its content describes.
+    """
+    records = _records(kernel, kernel.stats, kind, "statistics")
+    indices = _gate_indices(kernel, gate)
+    contents = [records.contents[i] for i in indices]
+    bins = _common(kernel, kind, "histogram bins", [c.bins for c in contents])
+    near_zero = _common(kernel, kind, "near_zero", [c.near_zero for c in contents])
+    tags = [records.tags[i] for i in indices]
+    read = data_provider.read_tensors(
+        ctx,
+        experiment_id=experiment_id,
+        plugin_name=metadata.PLUGIN_NAME,
+        downsample=READ_ALL,
+        run_tag_filter=provider_lib.RunTagFilter(runs=[kernel.run], tags=tags),
+    ).get(kernel.run, {})
+    gates = tuple(
+        _gate_stats(kernel.gates[i], tag, read.get(tag, []), bins) for i, tag in zip(indices, tags)
+    )
+    return KernelStats(kernel=kernel, kind=kind, bins=bins, near_zero=near_zero, gates=gates)
+
+
+def read_snapshot(
+    data_provider: provider_lib.DataProvider,
+    ctx: Any,
+    experiment_id: str,
+    kernel: Kernel,
+    kind: str,
+    step: int | None = None,
+) -> KernelSnapshot:
+    """The snapshot of `kernel` for `kind` at `step` (default: the latest step that has a
+    snapshot of every gate).
+
+    Reads one gate at a time and keeps only the wanted step's values, so a request holds at
+    most one gate's series in memory.
+
+    Raises:
+      NotFoundError: no snapshots of `kind`, or none of every gate at `step`.
+      metadata.FormatError: the gates' snapshots do not fit side by side.
+    """
+    records = _records(kernel, kernel.snapshots, kind, "snapshots")
+    block = _common(kernel, kind, "snapshot block", [c.block for c in records.contents])
+    read = functools.partial(_read_gate_snapshots, data_provider, ctx, experiment_id, kernel.run)
+    steps, data = read(records.tags, step)
+    if not steps:
+        raise NotFoundError(
+            f"{kind} of kernel {kernel.kernel!r} of layer {kernel.layer!r} have no step with "
+            "a snapshot of every gate"
+        )
+    if step is None:
+        step = steps[-1]
+        if any(datum.step != step for datum in data):
+            # The gates' latest steps differ (a step still being written): read the latest
+            # step they share.
+            _, data = read(records.tags, step)
+    elif step not in steps:
+        raise NotFoundError(
+            f"{kind} of kernel {kernel.kernel!r} of layer {kernel.layer!r} have no snapshot at "
+            f"step {step}; they have {len(steps)} snapshot steps from {steps[0]} to {steps[-1]}"
+        )
+    arrays = [metadata.parse_snapshot_tensor(datum.numpy) for datum in data]
+    if len({a.shape[1] for a in arrays}) != 1:
+        raise metadata.FormatError(
+            f"snapshots of the gates of kernel {kernel.kernel!r} at step {step} have different "
+            f"row counts: {[a.shape[1] for a in arrays]}"
+        )
+    columns = [a.shape[2] for a in arrays]
+    return KernelSnapshot(
+        kernel=kernel,
+        kind=kind,
+        step=step,
+        steps=steps,
+        block=block,
+        values=np.concatenate(arrays, axis=2),
+        gate_boundaries=tuple(np.cumsum([0] + columns).tolist()),
+    )
+
+
+def _read_gate_snapshots(
+    data_provider: provider_lib.DataProvider,
+    ctx: Any,
+    experiment_id: str,
+    run: str,
+    tags: Sequence[str],
+    step: int | None,
+) -> tuple[tuple[int, ...], list[provider_lib.TensorDatum | None]]:
+    """Steps that every tag has, and per tag its datum at `step` (default: its own latest
+    step), or None where it has none there."""
+    shared: set[int] | None = None
+    data: list[provider_lib.TensorDatum | None] = []
+    for tag in tags:
+        series = _read_series(
+            data_provider, ctx, experiment_id, metadata.SNAPSHOT_PLUGIN_NAME, run, tag
+        )
+        steps = {datum.step for datum in series}
+        shared = steps if shared is None else shared & steps
+        if step is None:
+            data.append(max(series, key=lambda datum: datum.step, default=None))
+        else:
+            data.append(next((datum for datum in series if datum.step == step), None))
+    return tuple(sorted(shared or ())), data
+
+
+def _read_series(
+    data_provider: provider_lib.DataProvider,
+    ctx: Any,
+    experiment_id: str,
+    plugin_name: str,
+    run: str,
+    tag: str,
+) -> list[provider_lib.TensorDatum]:
+    read = data_provider.read_tensors(
+        ctx,
+        experiment_id=experiment_id,
+        plugin_name=plugin_name,
+        downsample=READ_ALL,
+        run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=[tag]),
+    )
+    return read.get(run, {}).get(tag, [])
+
+
+def _parse_tag(tag: str, content: bytes, parse) -> Content:
+    parsed = parse(content)
+    record_tag = (
+        metadata.stats_tag if isinstance(parsed, metadata.StatsContent) else metadata.snapshot_tag
+    )
+    if tag != record_tag(parsed.info, parsed.kind):
+        raise metadata.FormatError("the tag does not match the slice its content describes")
+    return parsed
+
+
+class _ListingBuilder:
+    """Collects tags per (run, kernel, record type, kind), then checks each group."""
+
+    def __init__(self):
+        self._groups: dict[tuple, dict[int, tuple[str, Content, tuple[int, float]]]] = {}
+        self._skipped: dict[str, dict[str, list[str]]] = collections.defaultdict(dict)
+
+    def add(self, run: str, tag: str, content: Content, fingerprint: tuple[int, float]) -> None:
+        record = "stats" if isinstance(content, metadata.StatsContent) else "snapshots"
+        group = self._groups.setdefault((run, content.info.kernel_key, record, content.kind), {})
+        group[content.info.gate_index] = (tag, content, fingerprint)
+
+    def skip(self, run: str, reason: str, tag: str) -> None:
+        self._skipped[run].setdefault(reason, []).append(tag)
+
+    def build(self) -> Listing:
+        kernels: dict[str, dict[KernelKey, Kernel]] = {}
+        for (run, key, record, kind), group in self._groups.items():
+            entries = [group[i] for i in sorted(group)]
+            tags = [tag for tag, _, _ in entries]
+            infos = [content.info for _, content, _ in entries]
+            problem = _group_problem(infos, sorted(group))
+            if problem:
+                self.skip(run, f"{record} of {kind} of {_describe(infos[0])}: {problem}", tags[0])
+                continue
+            records = Records(
+                kind=kind,
+                tags=tuple(tags),
+                contents=tuple(content for _, content, _ in entries),
+                fingerprints=tuple(fingerprint for _, _, fingerprint in entries),
+            )
+            kernel = kernels.setdefault(run, {}).get(key) or _new_kernel(run, infos)
+            if (kernel.gates, kernel.gate_shapes) != (infos[0].gates, _shapes(infos)):
+                self.skip(
+                    run,
+                    f"{record} of {kind} of {_describe(infos[0])}: gates or shapes differ from "
+                    "the kernel's other records",
+                    tags[0],
+                )
+                continue
+            if record == "stats":
+                kernel = dataclasses.replace(kernel, stats={**kernel.stats, kind: records})
+            else:
+                kernel = dataclasses.replace(kernel, snapshots={**kernel.snapshots, kind: records})
+            kernels[run][key] = kernel
+        errors = {run: _error_text(reasons) for run, reasons in self._skipped.items()}
+        return Listing(kernels=kernels, errors=errors)
+
+
+def _group_problem(infos: Sequence[metadata.SliceInfo], gate_indices: list[int]) -> str | None:
+    """Why the gate slices of one kernel cannot be put back together, or None."""
+    first = infos[0]
+    expected = list(range(len(first.gates)))
+    if gate_indices != expected:
+        missing = [first.gates[i] for i in expected if i not in gate_indices]
+        return f"no readable records of gates {missing}" if missing else "unexpected gates"
+    for info in infos:
+        if (info.layer_type, info.order, info.gates) != (
+            first.layer_type,
+            first.order,
+            first.gates,
+        ) or info.gate != first.gates[info.gate_index]:
+            return "its gates describe different layers"
+        if info.shape[:-1] != first.shape[:-1] or len(info.shape) != len(first.shape):
+            return f"gate shapes {[list(i.shape) for i in infos]} do not fit side by side"
+    return None
+
+
+def _new_kernel(run: str, infos: Sequence[metadata.SliceInfo]) -> Kernel:
+    first = infos[0]
+    return Kernel(
+        run=run,
+        layer=first.layer,
+        layer_type=first.layer_type,
+        order=first.order,
+        cell=first.cell,
+        direction=first.direction,
+        kernel=first.kernel,
+        gates=first.gates,
+        gate_shapes=_shapes(infos),
+        stats={},
+        snapshots={},
+    )
+
+
+def _shapes(infos: Iterable[metadata.SliceInfo]) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(info.shape) for info in infos)
+
+
+def _describe(info: metadata.SliceInfo) -> str:
+    cell = "" if info.cell is None else f" cell {info.cell}"
+    return f"kernel {info.kernel!r} ({info.direction}) of layer {info.layer!r}{cell}"
+
+
+def _error_text(reasons: Mapping[str, list[str]]) -> str:
+    parts = []
+    for reason, tags in reasons.items():
+        where = f"tag {tags[0]!r}" if len(tags) == 1 else f"{len(tags)} tags, e.g. {tags[0]!r}"
+        parts.append(f"skipped {where}: {reason}")
+    return "; ".join(parts)
+
+
+def _columns(shape: tuple[int, ...]) -> int:
+    return shape[-1] if shape else 1
+
+
+def _model_order(kernel: Kernel) -> tuple:
+    direction = (
+        metadata.DIRECTIONS.index(kernel.direction)
+        if kernel.direction in metadata.DIRECTIONS
+        else len(metadata.DIRECTIONS)
+    )
+    name = (
+        _KERNEL_ORDER.index(kernel.kernel) if kernel.kernel in _KERNEL_ORDER else len(_KERNEL_ORDER)
+    )
+    cell = -1 if kernel.cell is None else kernel.cell
+    return (kernel.order, kernel.layer, cell, direction, kernel.direction, name, kernel.kernel)
+
+
+def _read_run_steps(
+    data_provider: provider_lib.DataProvider,
+    ctx: Any,
+    experiment_id: str,
+    run: str,
+    kernels: Sequence[Kernel],
+    cache: StepCache | None,
+) -> list[dict[str, KindSteps]]:
+    """Per kernel, per kind, the steps of the first gate's statistics and snapshots."""
+    stats_tags = {r.tags[0]: r.fingerprints[0] for k in kernels for r in k.stats.values()}
+    snapshot_tags = {r.tags[0]: r.fingerprints[0] for k in kernels for r in k.snapshots.values()}
+    stats_steps = _steps_of(
+        data_provider, ctx, experiment_id, metadata.PLUGIN_NAME, run, stats_tags, cache, True
+    )
+    snapshot_steps = _steps_of(
+        data_provider,
+        ctx,
+        experiment_id,
+        metadata.SNAPSHOT_PLUGIN_NAME,
+        run,
+        snapshot_tags,
+        cache,
+        False,
+    )
+    result = []
+    for kernel in kernels:
+        result.append(
+            {
+                kind: KindSteps(
+                    stats_steps=stats_steps.get(_first_tag(kernel.stats, kind), ()),
+                    snapshot_steps=snapshot_steps.get(_first_tag(kernel.snapshots, kind), ()),
+                )
+                for kind in kernel.kinds
+            }
+        )
+    return result
+
+
+def _first_tag(records: Mapping[str, Records], kind: str) -> str | None:
+    return records[kind].tags[0] if kind in records else None
+
+
+def _steps_of(
+    data_provider: provider_lib.DataProvider,
+    ctx: Any,
+    experiment_id: str,
+    plugin_name: str,
+    run: str,
+    fingerprints: Mapping[str, Any],
+    cache: StepCache | None,
+    together: bool,
+) -> dict[str, tuple[int, ...]]:
+    """Steps per tag, from `cache` where the fingerprint is unchanged. Small series are read
+    in one call (`together`); large ones (snapshots) one tag per call, so that no single read
+    has to hold many tags' values at once."""
+    steps: dict[str, tuple[int, ...]] = {}
+    missing = []
+    for tag, fingerprint in fingerprints.items():
+        cached = cache.get((experiment_id, run, tag), fingerprint) if cache else None
+        if cached is None:
+            missing.append(tag)
+        else:
+            steps[tag] = cached
+    batches = [missing] if together and missing else [[tag] for tag in missing]
+    for batch in batches:
+        read = data_provider.read_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=plugin_name,
+            downsample=READ_ALL,
+            run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=batch),
+        ).get(run, {})
+        for tag in batch:
+            steps[tag] = tuple(sorted(datum.step for datum in read.get(tag, [])))
+            if cache is not None:
+                cache.put((experiment_id, run, tag), fingerprints[tag], steps[tag])
+    return steps
+
+
+def _records(kernel: Kernel, by_kind: Mapping[str, Records], kind: str, what: str) -> Records:
+    if kind not in metadata.KINDS:
+        raise NotFoundError(f"unknown kind {kind!r}; expected one of {list(metadata.KINDS)}")
+    if kind not in by_kind:
+        raise NotFoundError(
+            f"kernel {kernel.kernel!r} of layer {kernel.layer!r} in run {kernel.run!r} has no "
+            f"{what} of {kind}"
+        )
+    return by_kind[kind]
+
+
+def _gate_indices(kernel: Kernel, gate: str | None) -> list[int]:
+    if gate is None:
+        return list(range(len(kernel.gates)))
+    if gate not in kernel.gates:
+        gates = list(kernel.gates) if kernel.gated else "none (not a gated kernel)"
+        raise NotFoundError(
+            f"kernel {kernel.kernel!r} of layer {kernel.layer!r} has no gate {gate!r}; "
+            f"its gates: {gates}"
+        )
+    return [kernel.gates.index(gate)]
+
+
+def _common(kernel: Kernel, kind: str, what: str, values: Sequence[Any]) -> Any:
+    if any(v != values[0] for v in values):
+        raise metadata.FormatError(
+            f"the gates of kernel {kernel.kernel!r} of layer {kernel.layer!r} ({kind}) were "
+            f"written with different {what}: {list(values)}"
+        )
+    return values[0]
+
+
+def _gate_stats(
+    gate: str | None, tag: str, series: Sequence[provider_lib.TensorDatum], bins: int
+) -> GateStats:
+    length = metadata.stats_vector_length(bins)
+    vectors = np.empty((len(series), length), dtype=np.float64)
+    for row, datum in enumerate(series):
+        vector = np.asarray(datum.numpy)
+        if vector.shape != (length,):
+            raise metadata.FormatError(
+                f"tag {tag!r} at step {datum.step}: stats tensor has shape {vector.shape}, "
+                f"expected ({length},)"
+            )
+        vectors[row] = vector
+    fields = len(metadata.STAT_FIELDS)
+    return GateStats(
+        gate=gate,
+        steps=np.array([d.step for d in series], dtype=np.int64),
+        wall_times=np.array([d.wall_time for d in series], dtype=np.float64),
+        values=vectors[:, :fields],
+        counts=vectors[:, fields:],
+    )
