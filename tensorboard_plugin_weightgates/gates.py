@@ -1,0 +1,395 @@
+"""Splits Keras layers into gate slices: one record per direction, cell, kernel and gate.
+
+Gate order
+----------
+Keras stores all gates of a recurrent kernel side by side in one variable, concatenated along
+the last axis in a fixed order, and computes every gate with one matrix product (or one
+convolution) before cutting the result apart. We name the slices in that storage order:
+
+* ``LSTM``, ``LSTMCell``, ``ConvLSTM1D/2D/3D``: ``input, forget, cell, output`` (i, f, c, o).
+* ``GRU``, ``GRUCell``: ``update, reset, candidate`` (z, r, h).
+* ``SimpleRNN``, ``SimpleRNNCell`` and every other layer: one slice per variable, gate ``None``.
+
+Each gate is an equal-width contiguous range of the last axis: ``kernel[..., k*w:(k+1)*w]`` for
+the k-th gate, ``w = shape[-1] // len(gates)``. A ``GRU(reset_after=True)`` bias has shape
+``[2, 3*units]``: row 0 is added to the input projection and row 1 to the recurrent projection
+(inside the reset gate's product for the candidate), so the rows are separate kernels named
+``input_bias`` and ``recurrent_bias``.
+
+Layer kinds are recognised by the class names in the layer's MRO, not with ``isinstance``: the
+same code then serves Keras 3 and tf-keras (``TF_USE_LEGACY_KERAS=1``), and this module never
+imports either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+LSTM_GATES = ("input", "forget", "cell", "output")
+GRU_GATES = ("update", "reset", "candidate")
+NO_GATES = (None,)
+
+_RECURRENT_KERNELS = ("kernel", "recurrent_kernel", "bias")
+_GRU_BIAS_ROWS = ("input_bias", "recurrent_bias")
+
+
+@dataclasses.dataclass(frozen=True)
+class GateSlice:
+    """One gate of one kernel of one layer, and where its values live.
+
+    `index` is a NumPy-style index, made of ints, slices and ``Ellipsis`` only, that selects this
+    slice from the whole variable: ``(Ellipsis, slice(16, 32))`` for the second gate of a
+    16-unit LSTM kernel, ``(1, slice(0, 8))`` for the update gate of a GRU's recurrent bias row,
+    ``(Ellipsis,)`` for a variable that is not split. It reads the same on a NumPy array, a
+    ``tf.Tensor`` and (also inside ``tf.function``) on the variable itself, so stats code can
+    compute ``variable[index]`` or ``gradient[index]`` without knowing the layer.
+
+    `layer` is the layer's path in the model ("/"-joined names of the nested models below the
+    root, then the layer's name, as Keras 3's ``layer.path``); wrappers (``Bidirectional``,
+    ``TimeDistributed``) are the logged layer, and `direction` and `cell` say where inside it the
+    slice lives. `gates` are all gates of the kernel in storage order and `gate_index` is this
+    slice's position among them. `order` is the layer's depth-first position among the layers
+    that `split_model` logged.
+
+    Slices compare and hash by their names (`index` follows from them, and slice objects are not
+    hashable before Python 3.12), so they can key dicts.
+    """
+
+    layer: str
+    layer_type: str
+    order: int
+    direction: str
+    cell: int | None
+    kernel: str
+    gate: str | None
+    gates: tuple[str | None, ...]
+    gate_index: int
+    trainable: bool
+    variable: Any = dataclasses.field(compare=False, repr=False)
+    index: tuple = dataclasses.field(compare=False)
+
+    @property
+    def values(self) -> np.ndarray:
+        """The slice's current value: the variable is read at each access, never cached."""
+        return np.array(np.asarray(self.variable)[self.index])
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of `values`, found without reading the variable."""
+        shape = tuple(int(d) for d in self.variable.shape)
+        return np.broadcast_to(np.empty((), dtype=bool), shape)[self.index].shape
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unit:
+    """A layer or cell whose own variables are named relative to it (after unwrapping)."""
+
+    obj: Any
+    layer_type: str
+    direction: str
+    cell: int | None
+
+
+def _class_names(obj: Any) -> set[str]:
+    return {cls.__name__ for cls in type(obj).__mro__}
+
+
+def _is_container(layer: Any) -> bool:
+    """Models (Functional, Sequential, subclassed) hold layers; they are walked, not logged."""
+    return "Model" in _class_names(layer)
+
+
+def _cell_gates(cell: Any) -> tuple[str | None, ...] | None:
+    """Gate names of a recurrent cell in storage order, or None for a non-recurrent object."""
+    names = _class_names(cell)
+    if names & {"LSTMCell", "ConvLSTMCell"}:
+        return LSTM_GATES
+    if "GRUCell" in names:
+        return GRU_GATES
+    if "SimpleRNNCell" in names:
+        return NO_GATES
+    return None
+
+
+def _units(layer: Any, direction: str = "forward") -> Iterator[_Unit]:
+    """Unwraps `layer` down to the layers and cells that own its variables.
+
+    ``Bidirectional`` gives its forward and backward layers (the copies it runs, not the layer
+    it was built from), other wrappers their inner layer, ``RNN`` layers their cell or, for
+    ``StackedRNNCells``, each cell with its index. A generic ``RNN(cell)`` takes the cell's
+    class name as layer type; named recurrent layers (``LSTM``, ``ConvLSTM2D``) keep their own.
+    """
+    names = _class_names(layer)
+    if "Bidirectional" in names:
+        yield from _units(layer.forward_layer, "forward")
+        yield from _units(layer.backward_layer, "backward")
+    elif "Wrapper" in names:
+        yield from _units(layer.layer, direction)
+    elif "RNN" in names:
+        cell = layer.cell
+        if "StackedRNNCells" in _class_names(cell):
+            for i, inner in enumerate(cell.cells):
+                yield _Unit(inner, type(inner).__name__, direction, i)
+        else:
+            own_type = type(cell if type(layer).__name__ == "RNN" else layer).__name__
+            yield _Unit(cell, own_type, direction, None)
+    else:
+        yield _Unit(layer, type(layer).__name__, direction, None)
+
+
+def _wrapped(layer: Any) -> Iterator[Any]:
+    """The layer and everything it wraps (inner layers, cells), for class filters."""
+    yield layer
+    names = _class_names(layer)
+    if "Bidirectional" in names:
+        yield from _wrapped(layer.forward_layer)
+        yield from _wrapped(layer.backward_layer)
+    elif "Wrapper" in names:
+        yield from _wrapped(layer.layer)
+    elif "RNN" in names:
+        yield from _wrapped(layer.cell)
+    elif "StackedRNNCells" in names:
+        for cell in layer.cells:
+            yield from _wrapped(cell)
+
+
+def gated(layer: Any) -> bool:
+    """True if `layer` (or, for a model, any layer in it) is a recurrent layer split per gate.
+
+    Decided from the layer's structure alone, so it also answers for layers not yet built.
+    ``SimpleRNN`` has no gates and answers False.
+    """
+    if _is_container(layer):
+        return any(gated(inner) for inner in layer.layers)
+    return any(_cell_gates(unit.obj) not in (None, NO_GATES) for unit in _units(layer))
+
+
+def _short_name(variable: Any) -> str:
+    """The variable's own name: Keras 3 gives ``kernel``, tf-keras ``scope/kernel:0``."""
+    return re.sub(r":\d+$", "", variable.name).rsplit("/", 1)[-1]
+
+
+def _relative_names(obj: Any) -> dict[int, str]:
+    """Names of `obj`'s variables relative to it, by ``id`` of the variable.
+
+    A variable of a sublayer is prefixed with the sublayer's name (``query/kernel`` in
+    ``MultiHeadAttention``). Repeated names get ``_1``, ``_2``... in weight order, because a
+    kernel name must be unique within its layer to become a tag.
+    """
+    named: dict[int, str] = {}
+    for sub in obj._flatten_layers(include_self=False, recursive=False):
+        for key, name in _relative_names(sub).items():
+            named.setdefault(key, f"{sub.name}/{name}")
+    for variable in obj.weights:
+        named.setdefault(id(variable), _short_name(variable))
+    used: set[str] = set()
+    unique: dict[int, str] = {}
+    for variable in obj.weights:
+        base = name = named[id(variable)]
+        suffix = 0
+        while name in used:
+            suffix += 1
+            name = f"{base}_{suffix}"
+        used.add(name)
+        unique[id(variable)] = name
+    return unique
+
+
+def _gate_slices(
+    kernel: str, variable: Any, gates: tuple[str | None, ...], row: int | None, **common: Any
+) -> list[GateSlice]:
+    """Cuts `variable` (or one `row` of it) into `gates` equal ranges of its last axis."""
+    if gates == NO_GATES:
+        ranges: list[tuple] = [(Ellipsis,)]
+    else:
+        size = int(variable.shape[-1])
+        if size % len(gates):
+            raise ValueError(
+                f"{common['layer']}: {kernel} has {size} columns, which do not split into "
+                f"{len(gates)} equal gates {gates}; this layer's layout is not supported"
+            )
+        width = size // len(gates)
+        lead = Ellipsis if row is None else row
+        ranges = [(lead, slice(k * width, (k + 1) * width)) for k in range(len(gates))]
+    return [
+        GateSlice(
+            kernel=kernel,
+            gate=gate,
+            gates=gates,
+            gate_index=k,
+            trainable=bool(variable.trainable),
+            variable=variable,
+            index=index,
+            **common,
+        )
+        for k, (gate, index) in enumerate(zip(gates, ranges))
+    ]
+
+
+def _slices_by_variable(
+    obj: Any, gates: tuple[str | None, ...] | None, **common: Any
+) -> dict[int, list[GateSlice]]:
+    """Slices of each of `obj`'s variables, keyed by the variable's ``id``.
+
+    With `gates` (a recurrent cell), its ``kernel``, ``recurrent_kernel`` and ``bias`` are split
+    per gate; any other variable (a peephole, a wrapper's own weight) is one slice.
+    """
+    roles = {}
+    if gates is not None:
+        for attr in _RECURRENT_KERNELS:
+            variable = getattr(obj, attr, None)
+            if variable is not None:
+                roles[id(variable)] = attr
+    names = _relative_names(obj)
+    slices = {}
+    for variable in obj.weights:
+        role = roles.get(id(variable))
+        if role is None:
+            pieces = _gate_slices(names[id(variable)], variable, NO_GATES, None, **common)
+        elif role == "bias" and len(variable.shape) == 2:
+            pieces = [
+                piece
+                for row, kernel in enumerate(_GRU_BIAS_ROWS)
+                for piece in _gate_slices(kernel, variable, gates, row, **common)
+            ]
+        else:
+            pieces = _gate_slices(role, variable, gates, None, **common)
+        slices[id(variable)] = pieces
+    return slices
+
+
+def _split(layer: Any, path: str, order: int) -> list[GateSlice]:
+    """All slices of one logged layer, in the order of ``layer.weights``.
+
+    Variables that the unwrapped units do not own (a wrapper's own weights, if any) are still
+    logged, named relative to the layer, so every weight of the layer appears exactly once.
+    """
+    by_variable = _slices_by_variable(
+        layer,
+        None,
+        layer=path,
+        layer_type=type(layer).__name__,
+        order=order,
+        direction="forward",
+        cell=None,
+    )
+    for unit in _units(layer):
+        by_variable.update(
+            _slices_by_variable(
+                unit.obj,
+                _cell_gates(unit.obj),
+                layer=path,
+                layer_type=unit.layer_type,
+                order=order,
+                direction=unit.direction,
+                cell=unit.cell,
+            )
+        )
+    return [piece for variable in layer.weights for piece in by_variable[id(variable)]]
+
+
+def split_layer(layer: Any) -> list[GateSlice]:
+    """Splits one layer (not a model) into gate slices; `layer` is its name, `order` is 0.
+
+    Returns an empty list for a layer without weights (including one not built yet).
+    """
+    if _is_container(layer):
+        raise TypeError(
+            f"split_layer() takes a single layer, got the model {layer.name!r}; "
+            "use split_model() to split every layer of a model"
+        )
+    return _split(layer, layer.name, 0)
+
+
+def _walk(container: Any, prefix: str, ancestors: tuple) -> Iterator[tuple[str, Any, tuple]]:
+    """Depth-first (path, layer, enclosing nested models) of the layers below `container`."""
+    for layer in container.layers:
+        path = f"{prefix}{layer.name}"
+        if _is_container(layer):
+            yield from _walk(layer, f"{path}/", (*ancestors, (path, layer)))
+        else:
+            yield path, layer, ancestors
+
+
+def _matches(entry: str | type, path: str, layer: Any, ancestors: tuple) -> bool:
+    """Whether a `layers=` entry selects this layer, directly or through a nested model."""
+    if isinstance(entry, str):
+        candidates = [(path, layer), *ancestors]
+        return any(entry in (name, obj.name) for name, obj in candidates)
+    objects = [*_wrapped(layer), *(obj for _, obj in ancestors)]
+    return any(isinstance(obj, entry) for obj in objects)
+
+
+def _check_layers_argument(layers: Any) -> list[str | type]:
+    if isinstance(layers, (str, type)) or not isinstance(layers, Iterable):
+        raise ValueError(
+            f"layers must be None or a list of layer names and/or layer classes, got {layers!r}"
+        )
+    entries = list(layers)
+    for entry in entries:
+        if not isinstance(entry, (str, type)):
+            raise ValueError(
+                f"layers entries must be layer names (str) or layer classes, got {entry!r}"
+            )
+    return entries
+
+
+def split_model(model: Any, layers: Sequence[str | type] | None = None) -> list[GateSlice]:
+    """Splits the layers of `model` into gate slices, walking nested models depth-first.
+
+    Args:
+      model: a Keras model (Functional, Sequential or subclassed). Nested models are walked,
+        not logged; a layer reached twice (shared) is logged once, under its first path.
+      layers: None to log every layer with weights, or a list of entries each selecting layers
+        by name (a layer's path such as ``"encoder/lstm"``, or its bare name ``"lstm"``; naming
+        a nested model selects all layers in it) or by class (``isinstance`` against the
+        layer, the layers and cells it wraps, or a nested model around it, so
+        ``keras.layers.LSTM`` selects ``Bidirectional(LSTM(...))``).
+
+    Returns:
+      The slices of the selected layers with weights, in depth-first layer order; `order`
+      numbers those layers from 0.
+
+    Raises:
+      TypeError: `model` is a single layer (use `split_layer`).
+      ValueError: `layers` is malformed, or one of its entries selects no layer.
+    """
+    if not _is_container(model):
+        raise TypeError(
+            f"split_model() takes a Keras model, got {type(model).__name__} "
+            f"{getattr(model, 'name', '')!r}; use split_layer() for a single layer"
+        )
+    entries = None if layers is None else _check_layers_argument(layers)
+    seen: set[int] = set()
+    used: set[int] = set()
+    chosen = []
+    walked = []
+    for path, layer, ancestors in _walk(model, "", ()):
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        walked.append(path)
+        if entries is not None:
+            hits = {i for i, entry in enumerate(entries) if _matches(entry, path, layer, ancestors)}
+            used |= hits
+            if not hits:
+                continue
+        chosen.append((path, layer))
+    if entries is not None and len(used) < len(entries):
+        unmatched = [entry for i, entry in enumerate(entries) if i not in used]
+        raise ValueError(
+            f"layers entries {unmatched!r} select no layer of model {model.name!r}; "
+            f"its layers are {walked!r}"
+        )
+    slices: list[GateSlice] = []
+    order = 0
+    for path, layer in chosen:
+        layer_slices = _split(layer, path, order)
+        order += bool(layer_slices)
+        slices.extend(layer_slices)
+    return slices
