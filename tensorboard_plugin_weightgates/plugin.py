@@ -112,7 +112,7 @@ class WeightGatesPlugin(base_plugin.TBPlugin):
 
     @_json_route
     def _stats_route(self, request: wrappers.Request) -> wrappers.Response:
-        kernel, kind = self._find_kernel(request)
+        kernel, kind = self._find_kernel(request, metadata.RECORD_STATS)
         gate = request.args.get("gate")
         ctx, experiment_id = _request_context(request)
         stats = reader.read_stats(self._data_provider, ctx, experiment_id, kernel, kind, gate)
@@ -120,7 +120,7 @@ class WeightGatesPlugin(base_plugin.TBPlugin):
 
     @_json_route
     def _snapshot_route(self, request: wrappers.Request) -> wrappers.Response:
-        kernel, kind = self._find_kernel(request)
+        kernel, kind = self._find_kernel(request, metadata.RECORD_SNAPSHOT)
         step = _int_param(request, "step")
         ctx, experiment_id = _request_context(request)
         snapshot = reader.read_snapshot(self._data_provider, ctx, experiment_id, kernel, kind, step)
@@ -137,8 +137,9 @@ class WeightGatesPlugin(base_plugin.TBPlugin):
         content_type = STATIC_CONTENT_TYPES[os.path.splitext(path)[1].lower()]
         return http_util.Respond(request, content, content_type)
 
-    def _find_kernel(self, request: wrappers.Request) -> tuple[reader.Kernel, str]:
-        """The kernel and kind named by a request's slice parameters."""
+    def _find_kernel(self, request: wrappers.Request, record: str) -> tuple[reader.Kernel, str]:
+        """The kernel and kind named by a request's slice parameters, listed with its `record`
+        tags only."""
         run, layer, direction, kernel, kind = (
             _required_param(request, name)
             for name in ("run", "layer", "direction", "kernel", "kind")
@@ -147,7 +148,9 @@ class WeightGatesPlugin(base_plugin.TBPlugin):
         if kind not in metadata.KINDS:
             raise reader.NotFoundError(f"unknown kind {kind!r}; expected one of {metadata.KINDS}")
         ctx, experiment_id = _request_context(request)
-        listing = reader.list_kernels(self._data_provider, ctx, experiment_id, run=run)
+        listing = reader.list_kernels(
+            self._data_provider, ctx, experiment_id, run=run, records=(record,)
+        )
         return listing.kernel(run, (layer, cell, direction, kernel)), kind
 
 

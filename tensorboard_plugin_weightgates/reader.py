@@ -43,6 +43,15 @@ _KERNEL_ORDER = ("kernel", "recurrent_kernel", "bias", "input_bias", "recurrent_
 """Display order of the usual kernels of a recurrent layer; other variables follow by name."""
 
 
+_RECORD_TYPES = {
+    metadata.RECORD_STATS: (metadata.PLUGIN_NAME, metadata.parse_stats_content),
+    metadata.RECORD_SNAPSHOT: (metadata.SNAPSHOT_PLUGIN_NAME, metadata.parse_snapshot_content),
+}
+"""Plugin name and content parser of each record type."""
+
+_RECORD_NAMES = {metadata.RECORD_STATS: "statistics", metadata.RECORD_SNAPSHOT: "snapshots"}
+
+
 class NotFoundError(LookupError):
     """The run, kernel, kind, gate or step asked for has no readable data."""
 
@@ -110,21 +119,24 @@ class Kernel:
 
 @dataclasses.dataclass(frozen=True)
 class Listing:
-    """The kernels of every run (`kernels[run][key]`), and per run what could not be read."""
+    """The kernels of every run (`kernels[run][key]`) found in tags of the record types
+    `records`, and per run what could not be read."""
 
     kernels: Mapping[str, Mapping[KernelKey, Kernel]]
     errors: Mapping[str, str]
+    records: tuple[str, ...]
 
     def kernel(self, run: str, key: KernelKey) -> Kernel:
+        what = _RECORD_NAMES[self.records[0]] if len(self.records) == 1 else "records"
         if run not in self.kernels:
-            raise NotFoundError(f"run {run!r} has no weightgates data")
+            raise NotFoundError(f"run {run!r} has no weightgates {what}")
         kernel = self.kernels[run].get(key)
         if kernel is None:
             layer, cell, direction, name = key
             cell_text = "" if cell is None else f" cell {cell}"
             raise NotFoundError(
-                f"run {run!r} has no kernel {name!r} in direction {direction!r} of layer "
-                f"{layer!r}{cell_text}"
+                f"run {run!r} has no {what} of kernel {name!r} in direction {direction!r} of "
+                f"layer {layer!r}{cell_text}"
             )
         return kernel
 
@@ -224,19 +236,20 @@ def list_kernels(
     ctx: Any,
     experiment_id: str,
     run: str | None = None,
+    records: Sequence[str] = (metadata.RECORD_STATS, metadata.RECORD_SNAPSHOT),
 ) -> Listing:
     """Groups the weightgates tags of every run (or of `run` only) into kernels.
 
-    Reads only the tags' metadata, not their values. A tag whose content this version cannot
-    parse, and a kernel whose records miss gates or disagree on its shape, are skipped and
-    described in `Listing.errors`.
+    Reads only the tags' metadata, not their values, and only of the record types in
+    `records` (`metadata.RECORD_STATS`, `metadata.RECORD_SNAPSHOT`): each type is one call to
+    the data provider. A tag whose content this version cannot parse, and a kernel whose
+    records miss gates or disagree on its shape, are skipped and described in
+    `Listing.errors`.
     """
     run_tag_filter = None if run is None else provider_lib.RunTagFilter(runs=[run])
-    builder = _ListingBuilder()
-    for plugin_name, parse in (
-        (metadata.PLUGIN_NAME, metadata.parse_stats_content),
-        (metadata.SNAPSHOT_PLUGIN_NAME, metadata.parse_snapshot_content),
-    ):
+    builder = _ListingBuilder(tuple(records))
+    for record in records:
+        plugin_name, parse = _RECORD_TYPES[record]
         listed = data_provider.list_tensors(
             ctx,
             experiment_id=experiment_id,
@@ -295,7 +308,7 @@ def read_stats(
       NotFoundError: `kernel` has no statistics of `kind`, or no gate `gate`.
       metadata.FormatError: a stored vector does not have the layout its content describes.
     """
-    records = _records(kernel, kernel.stats, kind, "statistics")
+    records = _records(kernel, kernel.stats, kind, _RECORD_NAMES[metadata.RECORD_STATS])
     indices = _gate_indices(kernel, gate)
     contents = [records.contents[i] for i in indices]
     bins = _common(kernel, kind, "histogram bins", [c.bins for c in contents])
@@ -332,7 +345,7 @@ def read_snapshot(
       NotFoundError: no snapshots of `kind`, or none of every gate at `step`.
       metadata.FormatError: the gates' snapshots do not fit side by side.
     """
-    records = _records(kernel, kernel.snapshots, kind, "snapshots")
+    records = _records(kernel, kernel.snapshots, kind, _RECORD_NAMES[metadata.RECORD_SNAPSHOT])
     block = _common(kernel, kind, "snapshot block", [c.block for c in records.contents])
     read = functools.partial(_read_gate_snapshots, data_provider, ctx, experiment_id, kernel.run)
     steps, data = read(records.tags, step)
@@ -426,12 +439,17 @@ def _parse_tag(tag: str, content: bytes, parse) -> Content:
 class _ListingBuilder:
     """Collects tags per (run, kernel, record type, kind), then checks each group."""
 
-    def __init__(self):
+    def __init__(self, records: tuple[str, ...]):
+        self._records = records
         self._groups: dict[tuple, dict[int, tuple[str, Content, tuple[int, float]]]] = {}
         self._skipped: dict[str, dict[str, list[str]]] = collections.defaultdict(dict)
 
     def add(self, run: str, tag: str, content: Content, fingerprint: tuple[int, float]) -> None:
-        record = "stats" if isinstance(content, metadata.StatsContent) else "snapshots"
+        record = (
+            metadata.RECORD_STATS
+            if isinstance(content, metadata.StatsContent)
+            else metadata.RECORD_SNAPSHOT
+        )
         group = self._groups.setdefault((run, content.info.kernel_key, record, content.kind), {})
         group[content.info.gate_index] = (tag, content, fingerprint)
 
@@ -463,13 +481,13 @@ class _ListingBuilder:
                     tags[0],
                 )
                 continue
-            if record == "stats":
+            if record == metadata.RECORD_STATS:
                 kernel = dataclasses.replace(kernel, stats={**kernel.stats, kind: records})
             else:
                 kernel = dataclasses.replace(kernel, snapshots={**kernel.snapshots, kind: records})
             kernels[run][key] = kernel
         errors = {run: _error_text(reasons) for run, reasons in self._skipped.items()}
-        return Listing(kernels=kernels, errors=errors)
+        return Listing(kernels=kernels, errors=errors, records=self._records)
 
 
 def _group_problem(infos: Sequence[metadata.SliceInfo], gate_indices: list[int]) -> str | None:

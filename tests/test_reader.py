@@ -282,7 +282,7 @@ def test_unknown_run_and_kernel_are_not_found(provider):
     listing = reader.list_kernels(provider, CTX, "")
     with pytest.raises(reader.NotFoundError, match="run 'nope'"):
         listing.kernel("nope", ("gru", None, "forward", "recurrent_kernel"))
-    with pytest.raises(reader.NotFoundError, match="no kernel 'kernel'"):
+    with pytest.raises(reader.NotFoundError, match="no records of kernel 'kernel'"):
         listing.kernel("run_a", ("gru", None, "forward", "kernel"))
     with pytest.raises(reader.NotFoundError, match="cell 0"):
         listing.kernel("run_a", ("gru", 0, "forward", "recurrent_kernel"))
