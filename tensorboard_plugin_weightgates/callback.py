@@ -137,8 +137,14 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             self._log(statistics=statistics, snapshot_values=snapshot_now)
 
     def on_train_end(self, logs=None):
-        if self._writer is not None:
-            self._writer.flush()
+        """Logs the final state, so the last step of training is always there to look at."""
+        if self._logger is None:
+            return
+        statistics = self._last_logged_batch != self._batches
+        snapshot_now = self.snapshot_freq is not None and self._last_snapshot_batch != self._batches
+        if statistics or snapshot_now:
+            self._log(statistics=statistics, snapshot_values=snapshot_now)
+        self._writer.flush()
 
     def _snapshot_due(self) -> bool:
         if not isinstance(self.snapshot_freq, int):

@@ -357,7 +357,8 @@ def split_model(model: Any, layers: Sequence[str | type] | None = None) -> list[
 
     Raises:
       TypeError: `model` is a single layer (use `split_layer`).
-      ValueError: `layers` is malformed, or one of its entries selects no layer.
+      ValueError: `layers` is malformed, or one of its names selects no layer (a typo); a
+        class that selects nothing is not an error, so one `layers=` setting fits many models.
     """
     if not _is_container(model):
         raise TypeError(
@@ -380,8 +381,10 @@ def split_model(model: Any, layers: Sequence[str | type] | None = None) -> list[
             if not hits:
                 continue
         chosen.append((path, layer))
+    unmatched = []
     if entries is not None and len(used) < len(entries):
-        unmatched = [entry for i, entry in enumerate(entries) if i not in used]
+        unmatched = [e for i, e in enumerate(entries) if i not in used and isinstance(e, str)]
+    if unmatched:
         raise ValueError(
             f"layers entries {unmatched!r} select no layer of model {model.name!r}; "
             f"its layers are {walked!r}"

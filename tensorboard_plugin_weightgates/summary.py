@@ -108,7 +108,7 @@ def slice_info(gate_slice: gates.GateSlice) -> metadata.SliceInfo:
         gate=gate_slice.gate,
         gates=tuple(gate_slice.gates),
         gate_index=gate_slice.gate_index,
-        shape=tuple(int(d) for d in gate_slice.values.shape),
+        shape=tuple(int(d) for d in gate_slice.shape),
     )
 
 
@@ -237,7 +237,9 @@ class GateLogger:
         return [tf.identity(k) for k in kernels]
 
     def _write_gradient_stats(self, step, gradients, describe):
-        present = [(g, grad) for g, grad in zip(self.trainable_groups, gradients) if grad is not None]
+        present = [
+            (g, grad) for g, grad in zip(self.trainable_groups, gradients) if grad is not None
+        ]
         with self.writer.as_default():
             for (group, gradient), first in zip(present, describe):
                 kernel = gradient[group.index]
@@ -262,7 +264,7 @@ class GateLogger:
             if self.options.write_histograms:
                 tf.summary.write(
                     metadata.histogram_tag(info, kind),
-                    stats.histogram_tensor(vector, self.options.bins),
+                    stats.histogram_tensor(vector),
                     step=step,
                     metadata=metadata.create_histogram_metadata(info, kind) if describe else None,
                 )
@@ -313,9 +315,11 @@ def _logger_for(model: Any, writer: tf.summary.SummaryWriter | None, **options) 
 
 
 def _default_writer() -> tf.summary.SummaryWriter:
-    writer = tf.summary.experimental.get_default_writer() if hasattr(
-        tf.summary.experimental, "get_default_writer"
-    ) else None
+    writer = (
+        tf.summary.experimental.get_default_writer()
+        if hasattr(tf.summary.experimental, "get_default_writer")
+        else None
+    )
     if writer is None:
         raise ValueError(
             "writer is None and no default summary writer is set; pass "
@@ -378,6 +382,4 @@ def log_gradients(
     ```
     """
     logger = _logger_for(model, writer, **options)
-    logger.log_gradients(
-        logger.gradient_pairs(grads_and_vars), int(step), snapshot_values=snapshot
-    )
+    logger.log_gradients(logger.gradient_pairs(grads_and_vars), int(step), snapshot_values=snapshot)

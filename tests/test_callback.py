@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorboard import context as tb_context
 from tensorboard.backend.event_processing import data_provider as tb_data_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 
@@ -25,7 +26,7 @@ def read_logdir(logdir: str, plugin_name: str):
     multiplexer.AddRunsFromDirectory(logdir)
     multiplexer.Reload()
     provider = tb_data_provider.MultiplexerDataProvider(multiplexer, logdir)
-    ctx = None
+    ctx = tb_context.RequestContext()
     listing = provider.list_tensors(ctx, experiment_id="", plugin_name=plugin_name)
     result = {}
     for run, tags in listing.items():
@@ -113,19 +114,20 @@ def test_round_trip_every_slice_and_step(tmp_path):
             assert record["count"] == values.size
             np.testing.assert_allclose(record["mean"], values.mean(), rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(record["max"], values.max(), rtol=1e-6)
-            np.testing.assert_allclose(
-                record["l2_norm"], np.sqrt((values**2).sum()), rtol=1e-5
-            )
+            np.testing.assert_allclose(record["l2_norm"], np.sqrt((values**2).sum()), rtol=1e-5)
             assert record["counts"].sum() == values.size
         update = [metadata.parse_stats_tensor(v, parsed.bins)["update_size"] for _, v in series]
         assert np.isnan(update[0])
         previous = recorder.values[series[1][0] - 2][key]
         current = recorder.values[series[1][0]][key]
-        np.testing.assert_allclose(
-            update[1],
-            np.linalg.norm(current - previous) / np.linalg.norm(previous),
-            rtol=1e-4,
-        )
+        if np.linalg.norm(previous) == 0:
+            assert np.isnan(update[1])
+        else:
+            np.testing.assert_allclose(
+                update[1],
+                np.linalg.norm(current - previous) / np.linalg.norm(previous),
+                rtol=1e-4,
+            )
     assert weights_seen == expected_slices
     kinds = {metadata.parse_stats_content(c).kind for c, _ in stats_tags.values()}
     assert kinds == {"weights", "gradients"}
@@ -148,7 +150,11 @@ def test_histograms_for_time_series_tab(tmp_path):
     model = small_model()
     x, y = data(16)
     model.fit(
-        x, y, batch_size=8, epochs=1, verbose=0,
+        x,
+        y,
+        batch_size=8,
+        epochs=1,
+        verbose=0,
         callbacks=[WeightGatesCallback(log_dir=str(tmp_path), update_freq=1)],
     )
     histograms = read_logdir(str(tmp_path), "histograms")["train"]
@@ -167,7 +173,10 @@ def test_gradients_equal_independent_tape(tmp_path):
     x, y = data(16)
     probe = (x[:4], y[:4])
     callback = WeightGatesCallback(
-        log_dir=str(tmp_path), update_freq="epoch", snapshot_freq="epoch", gradients=probe,
+        log_dir=str(tmp_path),
+        update_freq="epoch",
+        snapshot_freq="epoch",
+        gradients=probe,
         snapshot_max_cells=10**6,
     )
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
@@ -183,14 +192,15 @@ def test_gradients_equal_independent_tape(tmp_path):
             parsed = metadata.parse_snapshot_content(content)
             info = parsed.info
             if parsed.kind == "gradients" and (
-                info.layer, info.direction, info.kernel, info.gate
+                info.layer,
+                info.direction,
+                info.kernel,
+                info.gate,
             ) == (gate_slice.layer, gate_slice.direction, gate_slice.kernel, gate_slice.gate):
                 info_key = series[-1][1]
         expected = by_variable[id(gate_slice.variable)][gate_slice.index]
         logged = metadata.parse_snapshot_tensor(info_key)[0]
-        np.testing.assert_allclose(
-            logged.reshape(expected.shape), expected, rtol=1e-4, atol=1e-6
-        )
+        np.testing.assert_allclose(logged.reshape(expected.shape), expected, rtol=1e-4, atol=1e-6)
         checked += 1
     assert checked == len(gates.split_model(model))
 
@@ -207,9 +217,11 @@ def test_nan_weights_are_counted_not_fatal(tmp_path):
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
     stats_tags = read_logdir(str(tmp_path), metadata.PLUGIN_NAME)["train"]
     tag = next(
-        t for t, (c, _) in stats_tags.items()
+        t
+        for t, (c, _) in stats_tags.items()
         if (p := metadata.parse_stats_content(c)).info.layer == "head"
-        and p.info.kernel == "kernel" and p.kind == "weights"
+        and p.info.kernel == "kernel"
+        and p.kind == "weights"
     )
     content, series = stats_tags[tag]
     first = metadata.parse_stats_tensor(series[0][1], metadata.parse_stats_content(content).bins)
@@ -231,8 +243,16 @@ def test_layers_filter_by_name_and_class(tmp_path):
 def test_no_matching_layer_warns(tmp_path):
     model = small_model()
     x, y = data(8)
-    callback = WeightGatesCallback(log_dir=str(tmp_path), layers=["nope"])
+    callback = WeightGatesCallback(log_dir=str(tmp_path), layers=[keras.layers.ConvLSTM2D])
     with pytest.warns(UserWarning, match="nothing will be logged"):
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+
+
+def test_misspelt_layer_name_fails_with_the_model_layers(tmp_path):
+    model = small_model()
+    x, y = data(8)
+    callback = WeightGatesCallback(log_dir=str(tmp_path), layers=["haed"])
+    with pytest.raises(ValueError, match=r"\['haed'\] select no layer.*head"):
         model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
 
 

@@ -1,0 +1,92 @@
+"""Training overhead of WeightGatesCallback, as wall-time ratios over plain `fit` in one run.
+
+For each model (the demo model, and Bidirectional(LSTM(512))), times `fit` with no callback
+(the baseline), with WeightGatesCallback logging every 10 batches with probe-batch gradients,
+and with `keras.callbacks.TensorBoard(histogram_freq=1)`. Configurations are interleaved and
+repeated, and the median of each is used, because these machines are shared and noisy.
+
+    .venv/bin/python bench/bench_callback.py [--repeats 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "demo"))
+
+import train as demo  # noqa: E402
+
+from tensorboard_plugin_weightgates import WeightGatesCallback  # noqa: E402
+
+keras = tf.keras
+
+
+def big_model(steps: int, features: int):
+    inputs = keras.Input((steps, features))
+    hidden = keras.layers.Bidirectional(keras.layers.LSTM(512))(inputs)
+    outputs = keras.layers.Dense(2)(hidden)
+    return keras.Model(inputs, outputs)
+
+
+def callbacks_for(config: str, logdir: str, x, y):
+    if config == "plain fit":
+        return []
+    if config == "weightgates":
+        return [WeightGatesCallback(log_dir=logdir, update_freq=10, gradients=(x[:32], y[:32]))]
+    if config == "keras TensorBoard(histogram_freq=1)":
+        return [keras.callbacks.TensorBoard(log_dir=logdir, histogram_freq=1)]
+    raise ValueError(config)
+
+
+CONFIGS = ("plain fit", "weightgates", "keras TensorBoard(histogram_freq=1)")
+
+
+def time_fit(make_model, config, x, y, batch_size, epochs) -> float:
+    keras.utils.set_random_seed(0)
+    model = make_model(x.shape[1], x.shape[2])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x[:batch_size], y[:batch_size], batch_size=batch_size, epochs=1, verbose=0)
+    with tempfile.TemporaryDirectory() as logdir:
+        callbacks = callbacks_for(config, logdir, x, y)
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=callbacks)
+        return time.perf_counter() - start
+
+
+def bench(name, make_model, x, y, batch_size, epochs, repeats) -> None:
+    times = {config: [] for config in CONFIGS}
+    for _ in range(repeats):
+        for config in CONFIGS:
+            times[config].append(time_fit(make_model, config, x, y, batch_size, epochs))
+    base = statistics.median(times["plain fit"])
+    batches = epochs * int(np.ceil(len(x) / batch_size))
+    print(f"\n{name}: {batches} batches, median of {repeats}, plain fit {base:.2f} s")
+    for config in CONFIGS:
+        median = statistics.median(times[config])
+        print(f"  {config:40s} {median:7.2f} s   {median / base:5.3f}x plain fit")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="fewer batches (smoke run)")
+    args = parser.parse_args()
+    scale = 4 if args.quick else 1
+    x, y = demo.make_data(3200 // scale, steps=20, features=8, seed=0)
+    bench("demo model", demo.make_model, x, y, 32, 2, args.repeats)
+    x, y = demo.make_data(1600 // scale, steps=20, features=8, seed=0)
+    bench("Bidirectional(LSTM(512))", big_model, x, y, 32, 1, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
