@@ -19,7 +19,7 @@ import urllib.request
 from importlib import metadata as importlib_metadata
 
 import pytest
-from test_reader import CTX, KernelSpec, kernel_infos, model_kernels, write_run
+from test_reader import CTX, LoggedModel, lstm_model
 
 from tensorboard_plugin_weightgates import loader, metadata, reader
 
@@ -30,10 +30,12 @@ from tensorboard.backend.event_processing import data_ingester  # noqa: E402
 from tensorboard.data import server_ingester  # noqa: E402
 
 STATS_STEPS = tuple(range(150))
-SNAPSHOT_STEPS = tuple(range(0, 240, 2))
+SNAPSHOT_STEPS = tuple(range(120))
 """More stats steps than TensorBoard keeps by default (10 in the multiplexer, 100 in the data
 server) and more snapshot steps than the 100 the loader asks to keep."""
 LSTM_KEY = ("lstm", None, "forward", "kernel")
+TAGS = 3 * 4
+"""Stats (and snapshot) tags of `lstm_model`: kernel, recurrent kernel and bias, 4 gates each."""
 
 
 def configure(*argv: str, plugins=None) -> program.TensorBoard:
@@ -46,8 +48,8 @@ def configure(*argv: str, plugins=None) -> program.TensorBoard:
 @pytest.fixture(scope="module")
 def long_logdir(tmp_path_factory) -> str:
     logdir = str(tmp_path_factory.mktemp("logs"))
-    spec = KernelSpec(kernel_infos(), ("weights",), STATS_STEPS, SNAPSHOT_STEPS)
-    write_run(os.path.join(logdir, "run"), [spec])
+    logged = LoggedModel(os.path.join(logdir, "run"), lstm_model, gradients=False)
+    logged.train(STATS_STEPS, SNAPSHOT_STEPS).writer.close()
     return logdir
 
 
@@ -134,10 +136,16 @@ def _data_server_provider(flags):
 
 
 def _loaded(data_provider) -> bool:
-    listed = data_provider.list_tensors(
-        CTX, experiment_id="", plugin_name=metadata.SNAPSHOT_PLUGIN_NAME
-    ).get("run", {})
-    return len(listed) == 4 and all(s.max_step == SNAPSHOT_STEPS[-1] for s in listed.values())
+    """Whether every tag has been read up to its last step."""
+    for plugin_name, last in (
+        (metadata.PLUGIN_NAME, STATS_STEPS[-1]),
+        (metadata.SNAPSHOT_PLUGIN_NAME, SNAPSHOT_STEPS[-1]),
+    ):
+        listed = data_provider.list_tensors(CTX, experiment_id="", plugin_name=plugin_name)
+        series = listed.get("run", {}).values()
+        if len(series) != TAGS or any(s.max_step != last for s in series):
+            return False
+    return True
 
 
 def _wait_for(condition, what: str, timeout: float = 60.0):
@@ -234,10 +242,9 @@ def test_real_tensorboard_serves_every_step(tensorboard_process):
     assert kernel["kinds"]["weights"]["snapshot_steps"] == header["steps"]
 
 
-def test_plugin_serves_without_tensorflow(tmp_path):
+def test_plugin_serves_without_tensorflow(long_logdir):
     """TensorBoard loads plugins in processes without TensorFlow: import the entry point and
     serve the index from a logdir with TensorFlow made unimportable."""
-    write_run(str(tmp_path / "run_a"), model_kernels())
     script = textwrap.dedent(
         """
         import json, sys
@@ -263,8 +270,11 @@ def test_plugin_serves_without_tensorflow(tmp_path):
     )
 
     result = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script, long_logdir],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.splitlines()[-1]) == ["run_a"]
+    assert json.loads(result.stdout.splitlines()[-1]) == ["run"]

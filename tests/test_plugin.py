@@ -1,25 +1,23 @@
 """Tests of the HTTP routes through TensorBoard's own WSGI app, built as `tensorboard` builds
-it (flags, plugin loaders, the multiplexer data provider) over a real log directory."""
+it (flags, plugin loaders, the multiplexer data provider), over a log directory written by the
+real writer (`test_reader.models_logdir`)."""
 
 from __future__ import annotations
 
 import json
-import os
 import struct
 from urllib.parse import urlencode
 
 import numpy as np
 import pytest
 from test_reader import (
-    BINS,
     GRU_GATES,
     LSTM_GATES,
-    NAN_GATE,
-    kernel_infos,
-    model_kernels,
-    snapshot_planes,
-    stats_vector,
-    write_run,
+    LSTM_KERNEL,
+    expected_stats,
+    gate_values,
+    models_logdir,
+    write_raw,
 )
 from werkzeug import test as werkzeug_test
 
@@ -32,10 +30,11 @@ from tensorboard.backend import application  # noqa: E402
 from tensorboard.backend.event_processing import data_ingester  # noqa: E402
 
 PREFIX = "/data/plugin/weightgates"
-LSTM = {"run": "run_a", "layer": "bidirectional", "direction": "forward", "kernel": "kernel"}
-GRU = {"run": "run_a", "layer": "gru", "direction": "forward", "kernel": "recurrent_kernel"}
-SIMPLE = {"run": "run_a", "layer": "simple_rnn", "direction": "forward", "kernel": "kernel"}
-STACKED_1 = {"run": "run_a", "layer": "stacked", "direction": "forward", "kernel": "kernel"}
+LSTM = {"run": "run", "layer": "bidirectional", "direction": "forward", "kernel": "kernel"}
+GRU_BIAS = {"run": "run", "layer": "gru", "direction": "forward", "kernel": "input_bias"}
+DENSE = {"run": "run", "layer": "dense", "direction": "forward", "kernel": "kernel"}
+GRU_CELL = {"run": "stacked", "layer": "stacked", "direction": "forward", "kernel": "kernel"}
+NAN = {"run": "nan", "layer": "lstm", "direction": "forward", "kernel": "kernel"}
 
 
 def tensorboard_app(logdir: str):
@@ -85,10 +84,13 @@ def decode_snapshot(body: bytes) -> tuple[dict, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    logdir = str(tmp_path_factory.mktemp("logs"))
-    write_run(os.path.join(logdir, "run_a"), model_kernels())
-    return werkzeug_test.Client(tensorboard_app(logdir))
+def models():
+    return models_logdir()[1]
+
+
+@pytest.fixture(scope="module")
+def client():
+    return werkzeug_test.Client(tensorboard_app(models_logdir()[0]))
 
 
 def test_plugin_is_listed_as_active_with_its_tab(client):
@@ -113,87 +115,103 @@ def test_plugin_is_inactive_without_data(tmp_path):
 def test_index(client):
     index = strict_json(get(client, "index"))
 
-    assert (index["version"], index["errors"]) == (1, {})
-    layers = index["runs"]["run_a"]["layers"]
-    assert [(la["layer"], la["cell"], la["order"]) for la in layers] == [
-        ("bidirectional", None, 0),
-        ("gru", None, 1),
-        ("simple_rnn", None, 2),
-        ("stacked", 0, 3),
-        ("stacked", 1, 3),
+    assert (index["version"], index["errors"], sorted(index["runs"])) == (
+        1,
+        {},
+        ["nan", "run", "stacked"],
+    )
+    layers = index["runs"]["run"]["layers"]
+    assert [(la["layer"], la["layer_type"], la["order"], la["cell"]) for la in layers] == [
+        ("bidirectional", "LSTM", 0, None),
+        ("gru", "GRU", 1, None),
+        ("dense", "Dense", 2, None),
     ]
-    bidirectional = layers[0]
-    assert bidirectional["layer_type"] == "LSTM"
-    assert [d["direction"] for d in bidirectional["directions"]] == ["forward", "backward"]
-    kernel, bias = bidirectional["directions"][0]["kernels"]
-    steps = {"stats_steps": [0, 10, 20], "snapshot_steps": [0, 20]}
-    assert kernel == {
+    forward, backward = layers[0]["directions"]
+    assert (forward["direction"], backward["direction"]) == ("forward", "backward")
+    assert [k["kernel"] for k in forward["kernels"]] == ["kernel", "recurrent_kernel", "bias"]
+    steps = {"stats_steps": [0, 1, 2], "snapshot_steps": [0, 2]}
+    assert forward["kernels"][0] == {
         "kernel": "kernel",
         "shape": [3, 8],
         "gates": list(LSTM_GATES),
         "gate_boundaries": [0, 2, 4, 6, 8],
         "kinds": {"weights": steps, "gradients": steps},
     }
-    assert (bias["kernel"], bias["shape"]) == ("bias", [8])
-    gru = layers[1]["directions"][0]["kernels"][0]
-    assert gru["gates"] == list(GRU_GATES)
-    assert gru["kinds"] == {"weights": {"stats_steps": [0, 10, 20], "snapshot_steps": []}}
-    simple = layers[2]["directions"][0]["kernels"][0]
-    assert (simple["gates"], simple["gate_boundaries"]) == ([None], [0, 4])
+    gru = layers[1]["directions"][0]["kernels"]
+    assert [k["kernel"] for k in gru] == [
+        "kernel",
+        "recurrent_kernel",
+        "input_bias",
+        "recurrent_bias",
+    ]
+    assert (gru[2]["shape"], gru[2]["gates"]) == ([6], list(GRU_GATES))
+    dense = layers[2]["directions"][0]["kernels"][0]
+    assert (dense["gates"], dense["gate_boundaries"]) == ([None], [0, 1])
+    stacked = index["runs"]["stacked"]["layers"]
+    assert [(la["layer"], la["cell"], la["layer_type"]) for la in stacked] == [
+        ("stacked", 0, "LSTMCell"),
+        ("stacked", 1, "GRUCell"),
+    ]
+    cell_kernel = stacked[1]["directions"][0]["kernels"][0]
+    assert cell_kernel["kinds"] == {"weights": {"stats_steps": [0, 1], "snapshot_steps": [1]}}
 
 
-def test_stats_of_every_gate_are_the_values_written(client):
-    response = strict_json(get(client, "stats", **LSTM, kind="gradients"))
+@pytest.mark.parametrize("kind", ["weights", "gradients"])
+def test_stats_of_every_gate_are_those_of_the_logged_values(client, models, kind):
+    response = strict_json(get(client, "stats", **LSTM, kind=kind))
 
     assert {k: response[k] for k in ("run", "layer", "cell", "direction", "kernel", "kind")} == {
         **LSTM,
         "cell": None,
-        "kind": "gradients",
+        "kind": kind,
     }
-    assert (response["bins"], response["fields"]) == (BINS, list(metadata.STAT_FIELDS))
+    assert (response["bins"], response["fields"]) == (
+        metadata.DEFAULT_BINS,
+        list(metadata.STAT_FIELDS),
+    )
     assert [g["gate"] for g in response["gates"]] == list(LSTM_GATES)
-    for gate, info in zip(response["gates"], kernel_infos("bidirectional")):
-        assert gate["steps"] == [0, 10, 20]
+    for gate_index, gate in enumerate(response["gates"]):
+        assert gate["steps"] == [0, 1, 2]
         assert len(gate["wall_times"]) == 3
-        written = [stats_vector(info, "gradients", step) for step in (0, 10, 20)]
-        for i, field in enumerate(metadata.STAT_FIELDS):
-            expected = [None if np.isnan(v[i]) else v[i] for v in written]
-            assert gate["values"][field] == expected, field
+        assert set(gate["values"]) == set(metadata.STAT_FIELDS)
+        for row, step in enumerate(gate["steps"]):
+            values = gate_values(models["run"].value(kind, step, LSTM_KERNEL), 4)[gate_index]
+            for name, expected in expected_stats(values, None).items():
+                if name != "update_size":
+                    np.testing.assert_allclose(gate["values"][name][row], expected, rtol=1e-5)
         histograms = gate["histograms"]
         assert histograms["low"] == gate["values"]["hist_low"]
         assert histograms["high"] == gate["values"]["hist_high"]
-        assert histograms["counts"] == [v[len(metadata.STAT_FIELDS) :].tolist() for v in written]
+        assert [sum(c) for c in histograms["counts"]] == [values.size] * 3
         assert all(isinstance(c, int) for row in histograms["counts"] for c in row)
-    assert response["gates"][NAN_GATE]["values"]["std"][0] is None
-    assert response["gates"][0]["values"]["update_size"] == [None, None, None]
+    update_size = response["gates"][0]["values"]["update_size"]
+    assert update_size[0] is None  # NaN: no previous step, or a gradient
+    assert (update_size[1] is None) == (kind == "gradients")
 
 
-def test_stats_of_one_gate_and_of_a_cell(client):
-    reset = strict_json(get(client, "stats", **GRU, kind="weights", gate="reset"))
-    cell = strict_json(get(client, "stats", **STACKED_1, kind="weights", cell=1))
+def test_stats_of_one_gate_of_a_cell(client, models):
+    response = strict_json(get(client, "stats", **GRU_CELL, kind="weights", cell=1, gate="reset"))
 
-    assert [g["gate"] for g in reset["gates"]] == ["reset"]
-    assert cell["cell"] == 1
-    written = stats_vector(kernel_infos("stacked", cell=1)[2], "weights", 20)
-    assert cell["gates"][2]["values"]["mean"][2] == written[metadata.STAT_FIELDS.index("mean")]
+    assert (response["cell"], [g["gate"] for g in response["gates"]]) == (1, ["reset"])
+    key = ("stacked", 1, "forward", "kernel")
+    reset = gate_values(models["stacked"].value("weights", 1, key), 3)[1]
+    np.testing.assert_allclose(response["gates"][0]["values"]["min"][1], reset.min(), rtol=1e-6)
 
 
-def test_snapshot_is_the_kernel_written(client):
+def test_snapshot_is_the_logged_kernel(client, models):
     response = get(client, "snapshot", **LSTM, kind="weights", step=0)
 
     assert response.status_code == 200
     assert response.mimetype == "application/octet-stream"
     header, values = decode_snapshot(response.get_data())
-    written = np.concatenate(
-        [snapshot_planes(info, "weights", 0) for info in kernel_infos("bidirectional")], axis=2
-    )
-    np.testing.assert_array_equal(values, written)  # NaN and Inf survive
+    kernel = models["run"].value("weights", 0, LSTM_KERNEL)
+    np.testing.assert_array_equal(values, np.stack([kernel, kernel]))
     assert header == {
         **LSTM,
         "cell": None,
         "kind": "weights",
         "step": 0,
-        "steps": [0, 20],
+        "steps": [0, 2],
         "shape": [3, 8],
         "rows": 3,
         "cols": 8,
@@ -201,17 +219,33 @@ def test_snapshot_is_the_kernel_written(client):
         "planes": ["mean", "max_abs"],
         "gates": list(LSTM_GATES),
         "gate_boundaries": [0, 2, 4, 6, 8],
-        "nan_count": 1,
-        "inf_count": 1,
+        "nan_count": 0,
+        "inf_count": 0,
     }
 
 
-def test_snapshot_defaults_to_the_latest_step(client):
-    header, values = decode_snapshot(get(client, "snapshot", **SIMPLE, kind="gradients").data)
+def test_snapshot_defaults_to_the_latest_step(client, models):
+    header, values = decode_snapshot(get(client, "snapshot", **GRU_BIAS, kind="gradients").data)
 
-    assert (header["step"], header["gates"], header["gate_boundaries"]) == (20, [None], [0, 4])
-    info = kernel_infos("simple_rnn", "SimpleRNN", 2, "kernel", (None,), (3, 4))[0]
-    np.testing.assert_array_equal(values, snapshot_planes(info, "gradients", 20))
+    assert (header["step"], header["rows"], header["cols"]) == (2, 1, 6)
+    bias = models["run"].value("gradients", 2, ("gru", None, "forward", "input_bias"))
+    np.testing.assert_array_equal(values, np.stack([bias[None], bias[None]]))
+
+
+def test_nan_and_inf_survive(client, models):
+    header, values = decode_snapshot(get(client, "snapshot", **NAN, kind="weights").data)
+    stats = strict_json(get(client, "stats", **NAN, kind="weights"))
+
+    kernel = models["nan"].value("weights", 0, ("lstm", None, "forward", "kernel"))
+    np.testing.assert_array_equal(values, np.stack([kernel, kernel]))
+    assert np.isnan(values[:, 0, 0]).all() and np.isinf(values[:, 1, 3]).all()
+    assert (header["nan_count"], header["inf_count"]) == (1, 1)
+    assert [g["values"]["nan_count"] for g in stats["gates"]] == [[1], [0], [0], [0]]
+    assert [g["values"]["inf_count"] for g in stats["gates"]] == [[0], [1], [0], [0]]
+    assert stats["gates"][0]["values"]["update_size"] == [None]
+    assert stats["gates"][0]["values"]["mean"][0] == pytest.approx(
+        np.nanmean(kernel[:, :2]), rel=1e-6
+    )
 
 
 @pytest.mark.parametrize(
@@ -223,30 +257,26 @@ def test_snapshot_defaults_to_the_latest_step(client):
         ("stats", {**LSTM, "kind": "weights", "direction": None}, 400, "'direction'"),
         ("stats", {**LSTM, "kind": "weights", "kernel": None}, 400, "'kernel'"),
         ("stats", {**LSTM, "kind": "weights", "cell": "one"}, 400, "'cell' must be an integer"),
+        ("stats", {**LSTM, "kind": "weights", "cell": "1.0"}, 400, "'cell' must be an integer"),
         ("stats", {**LSTM, "kind": "weights", "run": "nope"}, 404, "run 'nope'"),
         ("stats", {**LSTM, "kind": "weights", "layer": "nope"}, 404, "layer 'nope'"),
-        (
-            "stats",
-            {**LSTM, "kind": "weights", "kernel": "nope"},
-            404,
-            "no statistics of kernel 'nope'",
-        ),
+        ("stats", {**LSTM, "kind": "weights", "kernel": "nope"}, 404, "of kernel 'nope'"),
         ("stats", {**LSTM, "kind": "weights", "direction": "up"}, 404, "direction 'up'"),
         ("stats", {**LSTM, "kind": "weights", "cell": 0}, 404, "cell 0"),
+        ("stats", {**GRU_CELL, "kind": "weights", "cell": 2}, 404, "cell 2"),
         ("stats", {**LSTM, "kind": "biases"}, 404, "unknown kind 'biases'"),
-        ("stats", {**GRU, "kind": "gradients"}, 404, "no statistics of gradients"),
-        ("stats", {**GRU, "kind": "weights", "gate": "forget"}, 404, "no gate 'forget'"),
-        ("stats", {**SIMPLE, "kind": "weights", "gate": "input"}, 404, "not a gated kernel"),
+        ("stats", {**GRU_CELL, "kind": "gradients", "cell": 0}, 404, "no statistics of grad"),
+        ("stats", {**GRU_BIAS, "kind": "weights", "gate": "forget"}, 404, "no gate 'forget'"),
+        ("stats", {**DENSE, "kind": "weights", "gate": "input"}, 404, "not a gated kernel"),
         ("snapshot", {**LSTM, "run": None, "kind": "weights"}, 400, "missing parameter 'run'"),
         ("snapshot", {**LSTM, "kind": "weights", "step": "x"}, 400, "'step' must be an integer"),
         ("snapshot", {**LSTM, "kind": "weights", "step": "1.5"}, 400, "'step'"),
         ("snapshot", {**LSTM, "kind": "weights", "step": ""}, 400, "'step'"),
-        ("snapshot", {**LSTM, "kind": "weights", "step": 10}, 404, "no snapshot at step 10"),
-        ("snapshot", {**LSTM, "kind": "weights", "run": "nope"}, 404, "run 'nope'"),
-        ("snapshot", {**LSTM, "kind": "weights", "layer": "gru"}, 404, "no snapshots of kernel"),
-        ("snapshot", {**GRU, "kind": "weights"}, 404, "no snapshots of kernel"),
-        ("snapshot", {**SIMPLE, "kind": "weights", "step": 10}, 404, "no snapshot at step 10"),
+        ("snapshot", {**LSTM, "kind": "weights", "step": 1}, 404, "no snapshot at step 1"),
         ("snapshot", {**LSTM, "kind": "gradients", "step": -1}, 404, "step -1"),
+        ("snapshot", {**LSTM, "kind": "weights", "run": "nope"}, 404, "run 'nope'"),
+        ("snapshot", {**GRU_BIAS, "kind": "weights", "direction": "backward"}, 404, "of kernel"),
+        ("snapshot", {**GRU_CELL, "kind": "gradients", "cell": 1}, 404, "no snapshots of grad"),
         ("snapshot", {**LSTM, "kind": "activations"}, 404, "unknown kind"),
     ],
 )
@@ -329,3 +359,20 @@ def test_static_refuses_paths_outside_and_unknown_files(client, static_dir, path
 
     assert response.status_code == 404
     assert "error" in strict_json(response)
+
+
+def test_index_reports_runs_it_cannot_read(tmp_path):
+    """A run whose every tag has an unsupported format version is reported, not listed."""
+    write_raw(
+        str(tmp_path / "future"),
+        "weightgates/stats/weights/lstm/forward/kernel/input",
+        np.zeros(3),
+        0,
+        b'{"version": 2, "record": "stats", "kind": "weights"}',
+    )
+    client = werkzeug_test.Client(tensorboard_app(str(tmp_path)))
+
+    index = strict_json(get(client, "index"))
+
+    assert index["runs"] == {}
+    assert "format version 2 is not supported" in index["errors"]["future"]

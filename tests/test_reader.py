@@ -1,17 +1,25 @@
 """Tests of `reader` against real event files read by TensorBoard's own data provider.
 
-The helpers at the top write log directories with `tf.summary.write` and the summary content
-of `metadata`, with values that `stats_vector` and `snapshot_planes` recompute, so a test can
-compare what the reader returns with what was written. `test_plugin` and `test_loader` use
-them too.
+Log directories are written by the real writer (`summary.log_weights`/`log_gradients`) while a
+tiny model trains; `LoggedModel` keeps the weights and gradients it logged, so tests compare
+what the reader returns with the model's own values. Damaged data that the writer never
+produces (an unknown format version, a missing gate, a malformed vector, a half-written step, a
+corrupt file) is written record by record with `tf.summary.write` (`write_run`, `write_raw`).
+`test_plugin` and `test_loader` use these helpers too.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import functools
 import glob
+import itertools
 import os
-from collections.abc import Iterable, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,46 +30,208 @@ from tensorboard import context as tb_context  # noqa: E402
 from tensorboard.backend.event_processing import data_provider as mux_data_provider  # noqa: E402
 from tensorboard.backend.event_processing import plugin_event_multiplexer  # noqa: E402
 
-from tensorboard_plugin_weightgates import metadata, reader  # noqa: E402
+from tensorboard_plugin_weightgates import metadata, reader, snapshot, summary  # noqa: E402
 
+keras = tf.keras
+CTX = tb_context.RequestContext()
 LSTM_GATES = ("input", "forget", "cell", "output")
 GRU_GATES = ("update", "reset", "candidate")
-BINS = 5
-NEAR_ZERO = 1e-3
-NAN_GATE = 1
-"""Gate index whose snapshots hold a NaN cell, and whose stats hold a NaN `std` at step 0."""
+FIELD = {name: i for i, name in enumerate(metadata.STAT_FIELDS)}
+
+LSTM_KERNEL = ("bidirectional", None, "forward", "kernel")
+LSTM_BACKWARD_BIAS = ("bidirectional", None, "backward", "bias")
+GRU_INPUT_BIAS = ("gru", None, "forward", "input_bias")
+DENSE_KERNEL = ("dense", None, "forward", "kernel")
+DENSE_BIAS = ("dense", None, "forward", "bias")
+LSTM_ONLY_KERNEL = ("lstm", None, "forward", "kernel")
+
+
+def small_model():
+    """A bidirectional LSTM(2), a GRU(2) (reset_after: input and recurrent bias rows) and a
+    Dense(1) (not gated), on sequences of 4 steps of 3 features."""
+    inputs = keras.Input((4, 3))
+    hidden = keras.layers.Bidirectional(
+        keras.layers.LSTM(2, return_sequences=True), name="bidirectional"
+    )(inputs)
+    hidden = keras.layers.GRU(2, name="gru")(hidden)
+    return keras.Model(inputs, keras.layers.Dense(1, name="dense")(hidden))
+
+
+def lstm_model():
+    inputs = keras.Input((4, 3))
+    return keras.Model(inputs, keras.layers.LSTM(2, name="lstm")(inputs))
+
+
+def stacked_model():
+    """An RNN over StackedRNNCells: cell 0 an LSTMCell(2), cell 1 a GRUCell(2)."""
+    inputs = keras.Input((4, 3))
+    cells = keras.layers.StackedRNNCells([keras.layers.LSTMCell(2), keras.layers.GRUCell(2)])
+    return keras.Model(inputs, keras.layers.RNN(cells, name="stacked")(inputs))
+
+
+class LoggedModel:
+    """A model trained with SGD and logged by the real writer into `run_dir`.
+
+    `train(steps, snapshot_steps)` trains up to ``max(steps)`` and logs the weights (and, with
+    `gradients`, the gradients) at `steps`, before each step's update, with snapshots at
+    `snapshot_steps`; it can be called again to continue. `weights` and `gradients` keep, per
+    logged step, each trainable variable's logged value by `id`. `prepare(model)` runs once
+    before training; `options` go to the writer (`summary.LogOptions` fields).
+    """
+
+    def __init__(
+        self,
+        run_dir: str,
+        build: Callable = small_model,
+        gradients: bool = True,
+        prepare: Callable | None = None,
+        **options: Any,
+    ):
+        keras.utils.set_random_seed(0)
+        self.model = build()
+        if prepare is not None:
+            prepare(self.model)
+        self.writer = tf.summary.create_file_writer(run_dir)
+        self.log_gradients = gradients
+        self.options = options
+        self.weights: dict[int, dict[int, np.ndarray]] = {}
+        self.gradients: dict[int, dict[int, np.ndarray]] = {}
+        rng = np.random.default_rng(0)
+        self._inputs = rng.normal(size=(8, 4, 3)).astype("float32")
+        self._targets = rng.normal(size=(8, *self.model.output_shape[1:])).astype("float32")
+        self._optimizer = keras.optimizers.SGD(0.1)
+        self._next_step = 0
+
+    def train(self, steps: Iterable[int], snapshot_steps: Iterable[int] = ()) -> LoggedModel:
+        steps, snapshot_steps = set(steps), set(snapshot_steps)
+        variables = self.model.trainable_variables
+        for step in range(self._next_step, max(steps) + 1):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean((self.model(self._inputs) - self._targets) ** 2)
+            pairs = list(zip(tape.gradient(loss, variables), variables))
+            if step in steps:
+                self._log(step, pairs, step in snapshot_steps)
+            self._optimizer.apply_gradients(pairs)
+        self._next_step = max(steps) + 1
+        self.writer.flush()
+        return self
+
+    def _log(self, step: int, pairs: list, snapshot_values: bool) -> None:
+        model, writer = self.model, self.writer
+        summary.log_weights(model, step, writer, snapshot=snapshot_values, **self.options)
+        self.weights[step] = {id(v): np.array(v.numpy()) for _, v in pairs}
+        if self.log_gradients:
+            summary.log_gradients(
+                model, pairs, step, writer, snapshot=snapshot_values, **self.options
+            )
+            self.gradients[step] = {id(v): np.array(g) for g, v in pairs}
+
+    def value(self, kind: str, step: int, key: reader.KernelKey) -> np.ndarray:
+        """The whole kernel `key` as logged for `kind` at `step`."""
+        variable, row = kernel_variable(self.model, key)
+        logged = (self.weights if kind == "weights" else self.gradients)[step][id(variable)]
+        return logged if row is None else logged[row]
+
+
+def kernel_variable(model, key: reader.KernelKey) -> tuple[Any, int | None]:
+    """The variable holding kernel `key`, and its row for a GRU's input or recurrent bias."""
+    layer, cell_index, direction, kernel = key
+    target = model.get_layer(layer)
+    if hasattr(target, "forward_layer"):
+        target = target.forward_layer if direction == "forward" else target.backward_layer
+    cell = getattr(target, "cell", target)
+    if cell_index is not None:
+        cell = cell.cells[cell_index]
+    if kernel in ("input_bias", "recurrent_bias"):
+        return cell.bias, ("input_bias", "recurrent_bias").index(kernel)
+    return getattr(cell, kernel), None
+
+
+def nan_and_inf(model) -> None:
+    """Puts a NaN in the input gate and an Inf in the forget gate of `lstm_model`'s kernel."""
+    kernel = model.get_layer("lstm").cell.kernel
+    values = kernel.numpy()
+    values[0, 0] = np.nan
+    values[1, 3] = np.inf
+    kernel.assign(values)
+
+
+@functools.cache
+def models_logdir() -> tuple[str, dict[str, LoggedModel]]:
+    """A logdir of three runs, by run name: ``run``, `small_model` with weights and gradients
+    logged at steps 0, 1, 2 and snapshots at 0 and 2; ``stacked``, `stacked_model` with
+    weights at steps 0 and 1, snapshots at 1; ``nan``, `lstm_model` with a NaN in its kernel's
+    input gate and an Inf in its forget gate, weights and a snapshot at step 0. Written once
+    per test session (the writer's first calls compile its graphs, which takes seconds) and
+    shared by the test modules."""
+    logdir = tempfile.mkdtemp(prefix="weightgates_test_")
+    atexit.register(shutil.rmtree, logdir, ignore_errors=True)
+    models = {
+        "run": LoggedModel(os.path.join(logdir, "run")).train((0, 1, 2), (0, 2)),
+        "stacked": LoggedModel(os.path.join(logdir, "stacked"), stacked_model, False).train(
+            (0, 1), (1,)
+        ),
+        "nan": LoggedModel(os.path.join(logdir, "nan"), lstm_model, False, nan_and_inf).train(
+            (0,), (0,)
+        ),
+    }
+    for logged in models.values():
+        logged.writer.close()
+    return logdir, models
+
+
+def expected_stats(values: np.ndarray, previous: np.ndarray | None) -> dict[str, float]:
+    """Statistics of one gate slice, from its values (and those at the previous logged step),
+    as `metadata.STAT_FIELDS` defines them."""
+    finite = values[np.isfinite(values)].astype(np.float64)
+    before = None if previous is None else np.linalg.norm(previous.astype(np.float64))
+    return {
+        "update_size": np.nan
+        if not before
+        else np.linalg.norm(values.astype(np.float64) - previous) / before,
+        "count": values.size,
+        "mean": finite.mean(),
+        "min": finite.min(),
+        "max": finite.max(),
+        "l2_norm": np.sqrt(np.sum(finite**2)),
+        "mean_abs": np.abs(finite).mean(),
+        "units": values.shape[-1] if values.ndim else 1,
+        "nan_count": np.isnan(values).sum(),
+        "inf_count": np.isinf(values).sum(),
+    }
+
+
+def gate_values(kernel: np.ndarray, gates: int) -> list[np.ndarray]:
+    return np.split(kernel, gates, axis=-1)
+
+
+# Records the writer never produces, written one by one.
 
 
 @dataclasses.dataclass(frozen=True)
 class KernelSpec:
-    """A kernel to write: its gate slices, and which kinds and steps to log."""
+    """A kernel to write record by record: its gate slices, kinds and steps."""
 
     infos: tuple[metadata.SliceInfo, ...]
-    kinds: tuple[str, ...] = ("weights", "gradients")
+    kinds: tuple[str, ...] = ("weights",)
     stats_steps: tuple[int, ...] = (0, 10, 20)
     snapshot_steps: tuple[int, ...] = (0, 20)
-    block: tuple[int, int] = (1, 1)
 
 
 def kernel_infos(
     layer: str = "lstm",
-    layer_type: str = "LSTM",
-    order: int = 0,
-    kernel: str = "kernel",
     gates: Sequence[str | None] = LSTM_GATES,
     shape: tuple[int, ...] = (3, 2),
-    direction: str = "forward",
-    cell: int | None = None,
 ) -> tuple[metadata.SliceInfo, ...]:
-    """The slices of one kernel; `shape` is one gate's shape."""
+    """The slices of an LSTM-like kernel; `shape` is one gate's shape."""
     return tuple(
         metadata.SliceInfo(
             layer=layer,
-            layer_type=layer_type,
-            order=order,
-            direction=direction,
-            cell=cell,
-            kernel=kernel,
+            layer_type="LSTM",
+            order=0,
+            direction="forward",
+            cell=None,
+            kernel="kernel",
             gate=gate,
             gates=tuple(gates),
             gate_index=index,
@@ -71,42 +241,9 @@ def kernel_infos(
     )
 
 
-def stats_vector(info: metadata.SliceInfo, kind: str, step: int) -> np.ndarray:
-    """The stats vector the fixtures write for a slice at a step: distinct per field, gate,
-    kind and step; `update_size` NaN for gradients and at step 0 (as the writer does), `std`
-    NaN at step 0 of gate `NAN_GATE`, and whole bucket counts."""
-    fields = len(metadata.STAT_FIELDS)
-    base = step + 0.125 * info.gate_index + (0.5 if kind == "gradients" else 0.0)
-    vector = base + 0.001 * np.arange(fields + BINS, dtype=np.float64)
-    vector[fields:] = (np.arange(BINS) + step + info.gate_index) % 7
-    if kind == "gradients" or step == 0:
-        vector[metadata.STAT_FIELDS.index("update_size")] = np.nan
-    if step == 0 and info.gate_index == NAN_GATE:
-        vector[metadata.STAT_FIELDS.index("std")] = np.nan
-    return vector
-
-
-def snapshot_planes(
-    info: metadata.SliceInfo, kind: str, step: int, block: tuple[int, int] = (1, 1)
-) -> np.ndarray:
-    """The float32 ``[2, rows, cols]`` snapshot the fixtures write for a slice at a step, with
-    a NaN cell at (0, 0) in gate `NAN_GATE` and an Inf cell at (0, 1) in gate 0."""
-    rows = int(np.prod(info.shape[:-1])) if len(info.shape) > 1 else 1
-    cols = info.shape[-1] if info.shape else 1
-    rows, cols = -(-rows // block[0]), -(-cols // block[1])
-    grid = np.add.outer(10 * np.arange(rows), np.arange(cols)).astype(np.float32)
-    mean = grid + step + 100 * info.gate_index + (0.5 if kind == "gradients" else 0.0)
-    planes = np.stack([mean, mean + 0.25]).astype(np.float32)
-    if info.gate_index == NAN_GATE:
-        planes[:, 0, 0] = np.nan
-    if info.gate_index == 0 and cols > 1:
-        planes[:, 0, 1] = np.inf
-    return planes
-
-
 def write_run(run_dir: str, kernels: Iterable[KernelSpec]) -> None:
-    """Writes the kernels' records into one event file in `run_dir`, step by step as a
-    training loop does, with each tag's metadata on its first write only."""
+    """Writes well-formed records of the kernels step by step, with each tag's metadata on its
+    first write only; every value of gate ``g`` at step ``s`` is ``s + g``."""
     kernels = list(kernels)
     steps = sorted({s for k in kernels for s in (*k.stats_steps, *k.snapshot_steps)})
     described: set[str] = set()
@@ -114,60 +251,35 @@ def write_run(run_dir: str, kernels: Iterable[KernelSpec]) -> None:
     with writer.as_default():
         for step in steps:
             for spec in kernels:
-                for kind in spec.kinds:
-                    for info in spec.infos:
-                        if step in spec.stats_steps:
-                            tag = metadata.stats_tag(info, kind)
-                            stats_md = metadata.create_stats_metadata(info, kind, BINS, NEAR_ZERO)
-                            tf.summary.write(
-                                tag,
-                                stats_vector(info, kind, step),
-                                step=step,
-                                metadata=None if tag in described else stats_md,
-                            )
-                            described.add(tag)
-                        if step in spec.snapshot_steps:
-                            tag = metadata.snapshot_tag(info, kind)
-                            snapshot_md = metadata.create_snapshot_metadata(
-                                info, kind, 1 << 20, spec.block
-                            )
-                            tf.summary.write(
-                                tag,
-                                snapshot_planes(info, kind, step, spec.block),
-                                step=step,
-                                metadata=None if tag in described else snapshot_md,
-                            )
-                            described.add(tag)
+                for kind, info in itertools.product(spec.kinds, spec.infos):
+                    for tag, values, md in _records(spec, kind, info, step):
+                        first = tag not in described
+                        tf.summary.write(tag, values, step=step, metadata=md if first else None)
+                        described.add(tag)
     writer.close()
+
+
+def _records(spec: KernelSpec, kind: str, info: metadata.SliceInfo, step: int):
+    value = step + info.gate_index
+    if step in spec.stats_steps:
+        length = metadata.stats_vector_length(metadata.DEFAULT_BINS)
+        md = metadata.create_stats_metadata(info, kind, metadata.DEFAULT_BINS, 0.0)
+        yield metadata.stats_tag(info, kind), np.full(length, value, float), md
+    if step in spec.snapshot_steps:
+        md = metadata.create_snapshot_metadata(info, kind, 1 << 20, (1, 1))
+        planes = np.full((2, *info.shape), value, np.float32)
+        yield metadata.snapshot_tag(info, kind), planes, md
 
 
 def write_raw(run_dir: str, tag: str, values: np.ndarray, step: int, content: bytes) -> None:
     """Writes one record under the stats plugin name with arbitrary summary content."""
-    summary_metadata = metadata.create_stats_metadata(kernel_infos()[0], "weights", BINS, 0.0)
+    info = kernel_infos()[0]
+    summary_metadata = metadata.create_stats_metadata(info, "weights", metadata.DEFAULT_BINS, 0.0)
     summary_metadata.plugin_data.content = content
     writer = tf.summary.create_file_writer(run_dir)
     with writer.as_default():
         tf.summary.write(tag, values, step=step, metadata=summary_metadata)
     writer.close()
-
-
-def model_kernels() -> list[KernelSpec]:
-    """A model's kernels, written in an order unlike the model's: a bidirectional LSTM
-    (order 0, both directions, kernel and bias), a GRU (order 1, weights only, no snapshots),
-    a SimpleRNN (order 2, not gated) and the two LSTM cells of a StackedRNNCells (order 3)."""
-    return [
-        KernelSpec(
-            kernel_infos("gru", "GRU", 1, "recurrent_kernel", GRU_GATES, (2, 2)),
-            kinds=("weights",),
-            snapshot_steps=(),
-        ),
-        KernelSpec(kernel_infos("bidirectional", "LSTM", 0, "kernel", direction="backward")),
-        KernelSpec(kernel_infos("bidirectional", "LSTM", 0, "bias", shape=(2,))),
-        KernelSpec(kernel_infos("simple_rnn", "SimpleRNN", 2, "kernel", (None,), (3, 4))),
-        KernelSpec(kernel_infos("stacked", "RNN", 3, "kernel", cell=1), kinds=("weights",)),
-        KernelSpec(kernel_infos("stacked", "RNN", 3, "kernel", cell=0), kinds=("weights",)),
-        KernelSpec(kernel_infos("bidirectional", "LSTM", 0, "kernel")),
-    ]
 
 
 def event_files(run_dir: str) -> list[str]:
@@ -184,178 +296,244 @@ def multiplexer_provider(logdir: str) -> mux_data_provider.MultiplexerDataProvid
     return mux_data_provider.MultiplexerDataProvider(multiplexer, logdir)
 
 
-CTX = tb_context.RequestContext()
-
-
 @pytest.fixture(scope="module")
-def model_logdir(tmp_path_factory) -> str:
-    logdir = str(tmp_path_factory.mktemp("logs"))
-    write_run(os.path.join(logdir, "run_a"), model_kernels())
-    return logdir
+def logged() -> tuple[LoggedModel, mux_data_provider.MultiplexerDataProvider]:
+    logdir, models = models_logdir()
+    return models["run"], multiplexer_provider(logdir)
 
 
-@pytest.fixture(scope="module")
-def provider(model_logdir):
-    return multiplexer_provider(model_logdir)
-
-
-def _kernel(provider, key, run="run_a") -> reader.Kernel:
+def _kernel(provider, key, run="run") -> reader.Kernel:
     return reader.list_kernels(provider, CTX, "").kernel(run, key)
 
 
-def test_index_lists_kernels_in_model_order_with_shapes_and_steps(provider):
+def test_index_lists_the_models_kernels_in_model_order(logged):
+    model, provider = logged
+
     index = reader.read_index(provider, CTX, "")
 
     assert index.errors == {}
-    entries = index.runs["run_a"]
-    assert [e.kernel.key for e in entries] == [
+    entries = {e.kernel.key: e for e in index.runs["run"]}
+    assert list(entries) == [
         ("bidirectional", None, "forward", "kernel"),
+        ("bidirectional", None, "forward", "recurrent_kernel"),
         ("bidirectional", None, "forward", "bias"),
         ("bidirectional", None, "backward", "kernel"),
+        ("bidirectional", None, "backward", "recurrent_kernel"),
+        ("bidirectional", None, "backward", "bias"),
+        ("gru", None, "forward", "kernel"),
         ("gru", None, "forward", "recurrent_kernel"),
-        ("simple_rnn", None, "forward", "kernel"),
-        ("stacked", 0, "forward", "kernel"),
-        ("stacked", 1, "forward", "kernel"),
+        ("gru", None, "forward", "input_bias"),
+        ("gru", None, "forward", "recurrent_bias"),
+        ("dense", None, "forward", "kernel"),
+        ("dense", None, "forward", "bias"),
     ]
-    lstm, bias, _, gru, simple, _, _ = entries
-    assert lstm.kernel.shape == (3, 8)
-    assert lstm.kernel.gates == LSTM_GATES
-    assert lstm.kernel.gate_boundaries == (0, 2, 4, 6, 8)
-    assert bias.kernel.shape == (8,)
-    assert gru.kernel.shape == (2, 6)
-    assert gru.kernel.gate_boundaries == (0, 2, 4, 6)
-    assert lstm.steps == {
-        kind: reader.KindSteps(stats_steps=(0, 10, 20), snapshot_steps=(0, 20))
-        for kind in ("weights", "gradients")
-    }
-    assert gru.steps == {"weights": reader.KindSteps((0, 10, 20), ())}
-    assert simple.kernel.gates == (None,)
-    assert (simple.kernel.shape, simple.kernel.gate_boundaries) == ((3, 4), (0, 4))
+    for key, entry in entries.items():
+        kernel = entry.kernel
+        assert kernel.shape == model.value("weights", 0, key).shape, key
+        assert entry.steps == {
+            kind: reader.KindSteps(stats_steps=(0, 1, 2), snapshot_steps=(0, 2))
+            for kind in ("weights", "gradients")
+        }
+    lstm = entries[LSTM_KERNEL].kernel
+    assert (lstm.layer_type, lstm.order, lstm.gates) == ("LSTM", 0, LSTM_GATES)
+    assert lstm.gate_boundaries == (0, 2, 4, 6, 8)
+    gru = entries[GRU_INPUT_BIAS].kernel
+    assert (gru.layer_type, gru.order, gru.gates, gru.shape) == ("GRU", 1, GRU_GATES, (6,))
+    dense = entries[DENSE_KERNEL].kernel
+    assert (dense.layer_type, dense.order) == ("Dense", 2)
+    assert (dense.gates, dense.gate_boundaries) == ((None,), (0, 1))
 
 
-def test_stats_are_the_values_written_with_nan_kept(provider):
-    kernel = _kernel(provider, ("bidirectional", None, "forward", "kernel"))
+def test_cells_of_stacked_rnn_cells_are_read_apart(logged):
+    _, provider = logged
+    stacked = models_logdir()[1]["stacked"]
 
-    stats = reader.read_stats(provider, CTX, "", kernel, "gradients")
+    index = reader.read_index(provider, CTX, "")
+    lstm_cell = _kernel(provider, ("stacked", 0, "forward", "kernel"), run="stacked")
+    gru_cell = _kernel(provider, ("stacked", 1, "forward", "recurrent_kernel"), run="stacked")
+    result = reader.read_snapshot(provider, CTX, "", gru_cell, "weights")
 
-    assert (stats.bins, stats.near_zero) == (BINS, NEAR_ZERO)
-    assert [g.gate for g in stats.gates] == list(LSTM_GATES)
-    fields = len(metadata.STAT_FIELDS)
-    for gate, info in zip(stats.gates, kernel_infos("bidirectional")):
-        assert gate.steps.tolist() == [0, 10, 20]
-        written = np.stack([stats_vector(info, "gradients", s) for s in (0, 10, 20)])
-        np.testing.assert_array_equal(gate.values, written[:, :fields])
-        np.testing.assert_array_equal(gate.counts, written[:, fields:])
-    update_size = metadata.STAT_FIELDS.index("update_size")
-    assert np.isnan(stats.gates[0].values[:, update_size]).all()
-    assert np.isnan(stats.gates[NAN_GATE].values[0, metadata.STAT_FIELDS.index("std")])
+    kernels = [e.kernel for e in index.runs["stacked"]]
+    assert [(k.cell, k.kernel, k.layer_type) for k in kernels] == [
+        (0, "kernel", "LSTMCell"),
+        (0, "recurrent_kernel", "LSTMCell"),
+        (0, "bias", "LSTMCell"),
+        (1, "kernel", "GRUCell"),
+        (1, "recurrent_kernel", "GRUCell"),
+        (1, "input_bias", "GRUCell"),
+        (1, "recurrent_bias", "GRUCell"),
+    ]
+    assert (lstm_cell.gates, gru_cell.gates) == (LSTM_GATES, GRU_GATES)
+    value = stacked.value("weights", 1, gru_cell.key)
+    np.testing.assert_array_equal(result.values, np.stack([value, value]))
 
 
-def test_stats_of_one_gate(provider):
-    kernel = _kernel(provider, ("gru", None, "forward", "recurrent_kernel"))
+@pytest.mark.parametrize("kind", ["weights", "gradients"])
+@pytest.mark.parametrize("key", [LSTM_KERNEL, LSTM_BACKWARD_BIAS, GRU_INPUT_BIAS, DENSE_KERNEL])
+def test_stats_are_those_of_the_logged_values(logged, key, kind):
+    model, provider = logged
+    kernel = _kernel(provider, key)
 
-    stats = reader.read_stats(provider, CTX, "", kernel, "weights", gate="reset")
+    stats = reader.read_stats(provider, CTX, "", kernel, kind)
 
-    assert [g.gate for g in stats.gates] == ["reset"]
-    written = stats_vector(
-        kernel_infos("gru", "GRU", 1, "recurrent_kernel", GRU_GATES)[1], "weights", 10
-    )
-    np.testing.assert_array_equal(stats.gates[0].values[1], written[: len(metadata.STAT_FIELDS)])
+    assert [g.gate for g in stats.gates] == list(kernel.gates)
+    assert stats.bins == metadata.DEFAULT_BINS
+    for gate_index, gate in enumerate(stats.gates):
+        assert gate.steps.tolist() == [0, 1, 2]
+        assert gate.values.shape == (3, len(metadata.STAT_FIELDS))
+        assert gate.counts.shape == (3, metadata.DEFAULT_BINS)
+        for row, step in enumerate((0, 1, 2)):
+            values = gate_values(model.value(kind, step, key), len(kernel.gates))[gate_index]
+            previous = None
+            if kind == "weights" and step > 0:
+                previous = gate_values(model.value(kind, step - 1, key), len(kernel.gates))
+                previous = previous[gate_index]
+            for name, expected in expected_stats(values, previous).items():
+                np.testing.assert_allclose(
+                    gate.values[row, FIELD[name]], expected, rtol=1e-5, atol=1e-7, err_msg=name
+                )
+            assert gate.counts[row].sum() == values.size
+
+
+def test_stats_of_one_gate(logged):
+    model, provider = logged
+    kernel = _kernel(provider, LSTM_KERNEL)
+
+    stats = reader.read_stats(provider, CTX, "", kernel, "weights", gate="cell")
+
+    assert [g.gate for g in stats.gates] == ["cell"]
+    cell = gate_values(model.value("weights", 1, LSTM_KERNEL), 4)[2]
+    np.testing.assert_allclose(stats.gates[0].values[1, FIELD["max"]], cell.max(), rtol=1e-6)
 
 
 @pytest.mark.parametrize(
     "key, kind, gate, message",
     [
-        (("gru", None, "forward", "recurrent_kernel"), "gradients", None, "no statistics of"),
-        (("gru", None, "forward", "recurrent_kernel"), "weights", "forget", "no gate 'forget'"),
-        (("gru", None, "forward", "recurrent_kernel"), "biases", None, "unknown kind"),
-        (("simple_rnn", None, "forward", "kernel"), "weights", "input", "not a gated kernel"),
+        (LSTM_KERNEL, "weights", "update", "no gate 'update'"),
+        (DENSE_KERNEL, "weights", "input", "not a gated kernel"),
+        (LSTM_KERNEL, "biases", None, "unknown kind"),
     ],
 )
-def test_stats_not_found(provider, key, kind, gate, message):
+def test_stats_not_found(logged, key, kind, gate, message):
+    _, provider = logged
     kernel = _kernel(provider, key)
     with pytest.raises(reader.NotFoundError, match=message):
         reader.read_stats(provider, CTX, "", kernel, kind, gate=gate)
 
 
-def test_unknown_run_and_kernel_are_not_found(provider):
+def test_unknown_run_and_kernel_are_not_found(logged):
+    _, provider = logged
     listing = reader.list_kernels(provider, CTX, "")
     with pytest.raises(reader.NotFoundError, match="run 'nope'"):
-        listing.kernel("nope", ("gru", None, "forward", "recurrent_kernel"))
+        listing.kernel("nope", LSTM_KERNEL)
     with pytest.raises(reader.NotFoundError, match="no records of kernel 'kernel'"):
-        listing.kernel("run_a", ("gru", None, "forward", "kernel"))
+        listing.kernel("run", ("gru", None, "backward", "kernel"))
     with pytest.raises(reader.NotFoundError, match="cell 0"):
-        listing.kernel("run_a", ("gru", 0, "forward", "recurrent_kernel"))
+        listing.kernel("run", ("gru", 0, "forward", "kernel"))
 
 
-def test_snapshot_puts_gates_side_by_side(provider):
-    kernel = _kernel(provider, ("bidirectional", None, "forward", "kernel"))
+@pytest.mark.parametrize("kind", ["weights", "gradients"])
+@pytest.mark.parametrize("key", [LSTM_KERNEL, LSTM_BACKWARD_BIAS, GRU_INPUT_BIAS, DENSE_BIAS])
+def test_snapshot_is_the_logged_kernel(logged, key, kind):
+    model, provider = logged
+    kernel = _kernel(provider, key)
 
-    latest = reader.read_snapshot(provider, CTX, "", kernel, "weights")
-    first = reader.read_snapshot(provider, CTX, "", kernel, "weights", step=0)
+    latest = reader.read_snapshot(provider, CTX, "", kernel, kind)
+    first = reader.read_snapshot(provider, CTX, "", kernel, kind, step=0)
 
-    assert (latest.step, latest.steps, first.step) == (20, (0, 20), 0)
-    assert latest.gate_boundaries == (0, 2, 4, 6, 8)
-    assert latest.block == (1, 1)
-    written = np.concatenate(
-        [snapshot_planes(info, "weights", 0) for info in kernel_infos("bidirectional")], axis=2
+    assert (latest.step, latest.steps, first.step) == (2, (0, 2), 0)
+    assert (latest.block, latest.gate_boundaries) == ((1, 1), kernel.gate_boundaries)
+    for result in (first, latest):
+        value = model.value(kind, result.step, key)
+        matrix = value.reshape(-1, value.shape[-1])
+        assert result.values.dtype == np.float32
+        np.testing.assert_array_equal(result.values, np.stack([matrix, matrix]))
+
+
+def test_snapshot_at_unknown_step_is_not_found(logged):
+    _, provider = logged
+    kernel = _kernel(provider, LSTM_KERNEL)
+    with pytest.raises(reader.NotFoundError, match="no snapshot at step 1"):
+        reader.read_snapshot(provider, CTX, "", kernel, "weights", step=1)
+
+
+def test_block_reduced_snapshot_is_the_gates_reduced_side_by_side(tmp_path):
+    run_dir = str(tmp_path / "run")
+    model = LoggedModel(run_dir, lstm_model, False, snapshot_max_cells=2).train((0,), (0,))
+    provider = multiplexer_provider(str(tmp_path))
+    kernel = _kernel(provider, LSTM_ONLY_KERNEL)
+
+    result = reader.read_snapshot(provider, CTX, "", kernel, "weights")
+
+    gates = gate_values(model.value("weights", 0, LSTM_ONLY_KERNEL), 4)
+    assert result.block == snapshot.snapshot_block(gates[0].shape, 2)
+    expected = np.concatenate([snapshot.reduce_snapshot(g, 2) for g in gates], axis=2)
+    np.testing.assert_array_equal(result.values, expected)
+    columns = expected.shape[2] // 4
+    assert result.gate_boundaries == (0, columns, 2 * columns, 3 * columns, 4 * columns)
+
+
+def test_nan_and_inf_survive(logged):
+    _, provider = logged
+    model = models_logdir()[1]["nan"]
+    key = LSTM_ONLY_KERNEL
+    kernel = _kernel(provider, key, run="nan")
+
+    result = reader.read_snapshot(provider, CTX, "", kernel, "weights")
+    stats = reader.read_stats(provider, CTX, "", kernel, "weights")
+
+    np.testing.assert_array_equal(result.values[0], model.value("weights", 0, key))
+    nan_count, inf_count = (
+        [g.values[0, FIELD[name]] for g in stats.gates] for name in ("nan_count", "inf_count")
     )
-    assert first.values.dtype == np.float32
-    np.testing.assert_array_equal(first.values, written)  # NaN and Inf in place
-    assert np.isnan(first.values[:, 0, 2]).all() and np.isinf(first.values[:, 0, 1]).all()
+    assert (nan_count, inf_count) == ([1, 0, 0, 0], [0, 1, 0, 0])
+    input_gate = gate_values(model.value("weights", 0, key), 4)[0]
+    np.testing.assert_allclose(stats.gates[0].values[0, FIELD["mean"]], np.nanmean(input_gate))
 
 
-def test_snapshot_of_a_vector_is_one_row(provider):
-    kernel = _kernel(provider, ("bidirectional", None, "forward", "bias"))
+def test_index_sees_new_steps_through_its_cache(tmp_path):
+    model = LoggedModel(str(tmp_path / "run"), lstm_model, gradients=False).train((0, 1), (0,))
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance=dict(metadata.SAMPLES_PER_PLUGIN)
+    )
+    multiplexer.AddRunsFromDirectory(str(tmp_path))
+    multiplexer.Reload()
+    provider = mux_data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
+    cache = reader.StepCache()
+    before = reader.read_index(provider, CTX, "", cache).runs["run"][0].steps["weights"]
 
-    snapshot = reader.read_snapshot(provider, CTX, "", kernel, "gradients", step=20)
+    model.train((2, 3), (3,))
+    multiplexer.Reload()
+    after = reader.read_index(provider, CTX, "", cache).runs["run"][0].steps["weights"]
 
-    assert snapshot.values.shape == (2, 1, 8)
-
-
-def test_snapshot_at_unknown_step_is_not_found(provider):
-    kernel = _kernel(provider, ("bidirectional", None, "forward", "kernel"))
-    with pytest.raises(reader.NotFoundError, match="no snapshot at step 10"):
-        reader.read_snapshot(provider, CTX, "", kernel, "weights", step=10)
+    assert before == reader.KindSteps((0, 1), (0,))
+    assert after == reader.KindSteps((0, 1, 2, 3), (0, 3))
 
 
 def test_snapshot_default_is_the_latest_step_of_every_gate(tmp_path):
     """While a step is being written, some gates have it and others not yet."""
     infos = kernel_infos()
-    write_run(str(tmp_path / "run"), [KernelSpec(infos, kinds=("weights",))])
+    write_run(str(tmp_path / "run"), [KernelSpec(infos)])
     write_run(str(tmp_path / "run"), [KernelSpec(infos[:2], ("weights",), (), (30,))])
     provider = multiplexer_provider(str(tmp_path))
-    kernel = reader.list_kernels(provider, CTX, "").kernel("run", infos[0].kernel_key)
+    kernel = _kernel(provider, infos[0].kernel_key)
 
-    snapshot = reader.read_snapshot(provider, CTX, "", kernel, "weights")
+    result = reader.read_snapshot(provider, CTX, "", kernel, "weights")
 
-    assert (snapshot.step, snapshot.steps) == (20, (0, 20))
+    assert (result.step, result.steps) == (20, (0, 20))
+    np.testing.assert_array_equal(result.values[:, :, 2:4], np.full((2, 3, 2), 21))
     with pytest.raises(reader.NotFoundError, match="step 30"):
         reader.read_snapshot(provider, CTX, "", kernel, "weights", step=30)
 
 
-def test_block_reduced_snapshot(tmp_path):
-    infos = kernel_infos(shape=(5, 4))
-    write_run(str(tmp_path / "run"), [KernelSpec(infos, ("weights",), (0,), (0,), block=(2, 3))])
-    provider = multiplexer_provider(str(tmp_path))
-    kernel = reader.list_kernels(provider, CTX, "").kernel("run", infos[0].kernel_key)
-
-    snapshot = reader.read_snapshot(provider, CTX, "", kernel, "weights")
-
-    assert kernel.shape == (5, 16)
-    assert snapshot.block == (2, 3)
-    assert snapshot.values.shape == (2, 3, 8)
-    assert snapshot.gate_boundaries == (0, 2, 4, 6, 8)
-
-
 def test_unsupported_version_is_skipped_and_reported(tmp_path):
     run_dir = str(tmp_path / "run")
-    write_run(run_dir, [KernelSpec(kernel_infos(), kinds=("weights",))])
+    write_run(run_dir, [KernelSpec(kernel_infos())])
     future = kernel_infos(layer="future")[0]
     write_raw(
         run_dir,
         metadata.stats_tag(future, "weights"),
-        np.zeros(len(metadata.STAT_FIELDS) + BINS),
+        np.zeros(metadata.stats_vector_length(metadata.DEFAULT_BINS)),
         0,
         b'{"version": 2, "record": "stats", "kind": "weights"}',
     )
@@ -368,8 +546,7 @@ def test_unsupported_version_is_skipped_and_reported(tmp_path):
 
 
 def test_kernel_missing_a_gate_is_skipped_and_reported(tmp_path):
-    infos = kernel_infos()
-    write_run(str(tmp_path / "run"), [KernelSpec(infos[:3], kinds=("weights",))])
+    write_run(str(tmp_path / "run"), [KernelSpec(kernel_infos()[:3])])
 
     index = reader.read_index(multiplexer_provider(str(tmp_path)), CTX, "")
 
@@ -378,7 +555,7 @@ def test_kernel_missing_a_gate_is_skipped_and_reported(tmp_path):
 
 
 def test_corrupt_event_file_does_not_break_other_runs(tmp_path):
-    kernels = [KernelSpec(kernel_infos(), kinds=("weights",))]
+    kernels = [KernelSpec(kernel_infos())]
     write_run(str(tmp_path / "good"), kernels)
     write_run(str(tmp_path / "broken"), kernels)
     (path,) = event_files(str(tmp_path / "broken"))
@@ -404,31 +581,10 @@ def test_corrupt_event_file_does_not_break_other_runs(tmp_path):
 
 def test_malformed_stats_vector_is_a_format_error(tmp_path):
     info = kernel_infos(gates=(None,))[0]
-    content = metadata.create_stats_metadata(info, "weights", BINS, 0.0).plugin_data.content
+    content = metadata.create_stats_metadata(info, "weights", 5, 0.0).plugin_data.content
     write_raw(str(tmp_path / "run"), metadata.stats_tag(info, "weights"), np.zeros(3), 5, content)
     provider = multiplexer_provider(str(tmp_path))
-    kernel = reader.list_kernels(provider, CTX, "").kernel("run", info.kernel_key)
+    kernel = _kernel(provider, info.kernel_key)
 
     with pytest.raises(metadata.FormatError, match="step 5: stats tensor has shape"):
         reader.read_stats(provider, CTX, "", kernel, "weights")
-
-
-def test_index_sees_new_steps_through_its_cache(tmp_path):
-    infos = kernel_infos()
-    run_dir = str(tmp_path / "run")
-    write_run(run_dir, [KernelSpec(infos, ("weights",), (0, 10), (0,))])
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance=dict(metadata.SAMPLES_PER_PLUGIN)
-    )
-    multiplexer.AddRunsFromDirectory(str(tmp_path))
-    multiplexer.Reload()
-    provider = mux_data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
-    cache = reader.StepCache()
-    before = reader.read_index(provider, CTX, "", cache).runs["run"][0].steps["weights"]
-
-    write_run(run_dir, [KernelSpec(infos, ("weights",), (20,), (20,))])
-    multiplexer.Reload()
-    after = reader.read_index(provider, CTX, "", cache).runs["run"][0].steps["weights"]
-
-    assert before == reader.KindSteps((0, 10), (0,))
-    assert after == reader.KindSteps((0, 10, 20), (0, 20))
