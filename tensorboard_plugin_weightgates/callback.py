@@ -8,6 +8,7 @@ read, so asynchronous training loops are not synchronised by the callback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -116,7 +117,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
                     f"layers={self.layers!r}; nothing will be logged",
                     stacklevel=2,
                 )
-        self._log(statistics=True, snapshot_values=self.snapshot_freq is not None)
+        self._log(statistics=True, snapshot_values=self.snapshot_freq is not None, gradients=False)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_offset = self._batches
@@ -153,12 +154,13 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             return True
         return self._batches - self._last_snapshot_batch >= self.snapshot_freq
 
-    def _log(self, statistics: bool, snapshot_values: bool) -> None:
+    def _log(self, statistics: bool, snapshot_values: bool, gradients: bool = True) -> None:
         """Logs at the current global step; `statistics` is False when this step's statistics
-        were written already and only its snapshot is still due."""
+        were written already and only its snapshot is still due. Gradients are not probed
+        before the first training step, when the compiled loss is not built yet."""
         step = int(self.model.optimizer.iterations.numpy())
         self._logger.log_weights(step, statistics=statistics, snapshot_values=snapshot_values)
-        if self.gradients is not None and self._logger.trainable_groups:
+        if gradients and self.gradients is not None and self._logger.trainable_groups:
             self._logger.log_gradients(
                 self._probe_gradients(),
                 step,
@@ -172,29 +174,82 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
     def _probe_gradients(self) -> list[Any]:
         if self._gradient_fn is None:
             self._gradient_fn = _compile_probe_gradients(self.model, self._logger)
-        return list(self._gradient_fn(*self.gradients))
+        with _loss_metrics_paused(self.model):
+            return list(self._gradient_fn(*self.gradients))
 
 
 def _compile_probe_gradients(model, logger: GateLogger):
-    """A tf.function giving the compiled loss's gradient on a batch for each logged variable,
-    in inference mode so that probing never changes the model (dropout, batch-norm)."""
-    variables = [g.variable for g in logger.trainable_groups]
+    """A tf.function giving the compiled loss's gradient on the probe batch for each logged
+    variable, in inference mode so that probing never changes the model (dropout, batch-norm).
 
-    @tf.function
-    def probe(x, y, sample_weight=None):
+    It runs in the replica context of the model's strategy (distributed variables have no
+    gradient outside it): each replica takes the whole probe batch, with the loss scaled by
+    1/replicas as in a training step, so the summed result is the probe batch's gradient.
+    """
+    variables = [g.variable for g in logger.trainable_groups]
+    strategy = _strategy(model)
+
+    def replica_gradients(x, y, sample_weight):
         with tf.GradientTape() as tape:
             y_pred = model(x, training=False)
             loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
-        return tape.gradient(loss, variables)
+        gradients = tape.gradient(loss, variables)
+        return [None if g is None else tf.convert_to_tensor(g) for g in gradients]
+
+    @tf.function
+    def probe(x, y, sample_weight=None):
+        per_replica = strategy.run(replica_gradients, args=(x, y, sample_weight))
+        return [
+            None if g is None else strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None)
+            for g in per_replica
+        ]
 
     return probe
+
+
+def _strategy(model) -> tf.distribute.Strategy:
+    return getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+
+
+class _NoMetric:
+    def update_state(self, *args, **kwargs):
+        return None
+
+
+@contextlib.contextmanager
+def _loss_metrics_paused(model):
+    """Keeps the probe's loss out of the model's loss metrics while the probe is traced.
+
+    `compute_loss` also feeds the loss to the loss-tracking metrics (tf-keras always, Keras 3
+    for multi-output models): the probe would shift the training loss users see, and such
+    updates are refused in the cross-replica context of a `tf.distribute` strategy. Both
+    frameworks keep those metrics on a private attribute of the compiled loss, swapped here
+    for the duration of the call (the traced graph then never references them).
+    """
+    saved = []
+    compile_loss = getattr(model, "_compile_loss", None)
+    if compile_loss is not None and getattr(compile_loss, "_metrics", None):
+        saved.append((compile_loss, "_metrics", compile_loss._metrics))
+        compile_loss._metrics = [None] * len(compile_loss._metrics)
+    container = getattr(model, "compiled_loss", None)
+    if container is not None and hasattr(container, "_total_loss_mean"):
+        saved.append((container, "_total_loss_mean", container._total_loss_mean))
+        container._total_loss_mean = _NoMetric()
+        per_output = getattr(container, "_per_output_metrics", None)
+        if per_output:
+            saved.append((container, "_per_output_metrics", per_output))
+            container._per_output_metrics = [None] * len(per_output)
+    try:
+        yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
 
 
 def _is_chief(model) -> bool:
     """Under a multi-worker strategy only the chief writes; single-host strategies (Mirrored,
     OneDevice) run callbacks once, in the cross-replica context, so they always write."""
-    strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
-    return bool(getattr(strategy.extended, "should_checkpoint", True))
+    return bool(getattr(_strategy(model).extended, "should_checkpoint", True))
 
 
 def _writable_dir(log_dir: Any) -> str:

@@ -46,7 +46,9 @@ def read_logdir(logdir: str, plugin_name: str):
 
 def small_model():
     inputs = keras.Input((5, 3))
-    hidden = keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True))(inputs)
+    hidden = keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True), name="bidi")(
+        inputs
+    )
     hidden = keras.layers.GRU(3, name="gru")(hidden)
     outputs = keras.layers.Dense(2, name="head")(hidden)
     model = keras.Model(inputs, outputs)
@@ -103,7 +105,7 @@ def test_round_trip_every_slice_and_step(tmp_path):
         info = parsed.info
         assert tag == metadata.stats_tag(info, parsed.kind)
         steps = [step for step, _ in series]
-        assert steps == [0, 2, 4, 6, 8, 10]
+        assert steps == ([0, 2, 4, 6, 8, 10] if parsed.kind == "weights" else [2, 4, 6, 8, 10])
         if parsed.kind != "weights":
             continue
         key = (info.layer, info.direction, info.kernel, info.gate)
@@ -135,7 +137,8 @@ def test_round_trip_every_slice_and_step(tmp_path):
     snapshots = read_logdir(str(tmp_path), metadata.SNAPSHOT_PLUGIN_NAME)["train"]
     for _tag, (content, series) in snapshots.items():
         parsed = metadata.parse_snapshot_content(content)
-        assert [step for step, _ in series] == [0, 4, 8, 10]
+        expected_steps = [0, 4, 8, 10] if parsed.kind == "weights" else [4, 8, 10]
+        assert [step for step, _ in series] == expected_steps
         if parsed.kind != "weights":
             continue
         info = parsed.info
@@ -289,15 +292,46 @@ def test_unwritable_log_dir_fails_at_construction(tmp_path):
         WeightGatesCallback(log_dir=str(blocker / "run"))
 
 
-def test_mirrored_strategy_writes_once(tmp_path):
+def logged_gradient_snapshots(logdir: str) -> dict:
+    """{(layer, direction, kernel, gate): last gradient snapshot's plane 0}."""
+    snapshots = read_logdir(logdir, metadata.SNAPSHOT_PLUGIN_NAME)["train"]
+    result = {}
+    for content, series in snapshots.values():
+        parsed = metadata.parse_snapshot_content(content)
+        if parsed.kind == "gradients":
+            info = parsed.info
+            key = (info.layer, info.direction, info.kernel, info.gate)
+            result[key] = metadata.parse_snapshot_tensor(series[-1][1])[0]
+    return result
+
+
+def test_mirrored_strategy_writes_once_the_whole_probe_gradient(tmp_path):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         model = small_model()
     x, y = data(32)
-    callback = WeightGatesCallback(log_dir=str(tmp_path), update_freq=1, gradients=(x[:8], y[:8]))
+    probe = (x[:8], y[:8])
+    callback = WeightGatesCallback(
+        log_dir=str(tmp_path), update_freq=1, gradients=probe, snapshot_max_cells=10**6
+    )
     model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[callback])
     event_files = os.listdir(tmp_path / "train")
     assert len(event_files) == 1
     stats_tags = read_logdir(str(tmp_path), metadata.PLUGIN_NAME)["train"]
-    for _, series in stats_tags.values():
-        assert [step for step, _ in series] == [0, 1, 2]
+    for content, series in stats_tags.values():
+        kind = metadata.parse_stats_content(content).kind
+        assert [step for step, _ in series] == ([0, 1, 2] if kind == "weights" else [1, 2])
+
+    reference = small_model()
+    reference.set_weights(model.get_weights())
+    with tf.GradientTape() as tape:
+        loss = keras.losses.MeanSquaredError()(probe[1], reference(probe[0], training=False))
+    variables = reference.trainable_variables
+    gradients = dict(zip(map(id, variables), tape.gradient(loss, variables)))
+    logged = logged_gradient_snapshots(str(tmp_path))
+    for gate_slice in gates.split_model(reference):
+        expected = gradients[id(gate_slice.variable)].numpy()[gate_slice.index]
+        key = (gate_slice.layer, gate_slice.direction, gate_slice.kernel, gate_slice.gate)
+        np.testing.assert_allclose(
+            logged[key].reshape(expected.shape), expected, rtol=1e-4, atol=1e-6
+        )
