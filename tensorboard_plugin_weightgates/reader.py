@@ -19,7 +19,7 @@ import dataclasses
 import functools
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Union
 
 import numpy as np
@@ -50,6 +50,11 @@ _RECORD_TYPES = {
 """Plugin name and content parser of each record type."""
 
 _RECORD_NAMES = {metadata.RECORD_STATS: "statistics", metadata.RECORD_SNAPSHOT: "snapshots"}
+
+_READ_BUDGET_BYTES = 64 * 2**20
+"""Most bytes of values the index asks for in one read, estimated from the records' layout
+and the sampling the loader asks for: TensorBoard's data server answers a read in one gRPC
+message of at most 256 MiB, and the multiplexer converts a read's values all at once."""
 
 
 class NotFoundError(LookupError):
@@ -426,7 +431,7 @@ def _read_series(
     return read.get(run, {}).get(tag, [])
 
 
-def _parse_tag(tag: str, content: bytes, parse) -> Content:
+def _parse_tag(tag: str, content: bytes, parse: Callable[[bytes], Content]) -> Content:
     parsed = parse(content)
     record_tag = (
         metadata.stats_tag if isinstance(parsed, metadata.StatsContent) else metadata.snapshot_tag
@@ -472,7 +477,7 @@ class _ListingBuilder:
                 contents=tuple(content for _, content, _ in entries),
                 fingerprints=tuple(fingerprint for _, _, fingerprint in entries),
             )
-            kernel = kernels.setdefault(run, {}).get(key) or _new_kernel(run, infos)
+            kernel = kernels.get(run, {}).get(key) or _new_kernel(run, infos)
             if (kernel.gates, kernel.gate_shapes) != (infos[0].gates, _shapes(infos)):
                 self.skip(
                     run,
@@ -485,7 +490,7 @@ class _ListingBuilder:
                 kernel = dataclasses.replace(kernel, stats={**kernel.stats, kind: records})
             else:
                 kernel = dataclasses.replace(kernel, snapshots={**kernel.snapshots, kind: records})
-            kernels[run][key] = kernel
+            kernels.setdefault(run, {})[key] = kernel
         errors = {run: _error_text(reasons) for run, reasons in self._skipped.items()}
         return Listing(kernels=kernels, errors=errors, records=self._records)
 
@@ -569,33 +574,25 @@ def _read_run_steps(
     cache: StepCache | None,
 ) -> list[dict[str, KindSteps]]:
     """Per kernel, per kind, the steps of the first gate's statistics and snapshots."""
-    stats_tags = {r.tags[0]: r.fingerprints[0] for k in kernels for r in k.stats.values()}
-    snapshot_tags = {r.tags[0]: r.fingerprints[0] for k in kernels for r in k.snapshots.values()}
-    stats_steps = _steps_of(
-        data_provider, ctx, experiment_id, metadata.PLUGIN_NAME, run, stats_tags, cache, True
-    )
-    snapshot_steps = _steps_of(
-        data_provider,
-        ctx,
-        experiment_id,
-        metadata.SNAPSHOT_PLUGIN_NAME,
-        run,
-        snapshot_tags,
-        cache,
-        False,
-    )
-    result = []
-    for kernel in kernels:
-        result.append(
-            {
-                kind: KindSteps(
-                    stats_steps=stats_steps.get(_first_tag(kernel.stats, kind), ()),
-                    snapshot_steps=snapshot_steps.get(_first_tag(kernel.snapshots, kind), ()),
-                )
-                for kind in kernel.kinds
-            }
+    steps = {}
+    for record, plugin_name in (
+        ("stats", metadata.PLUGIN_NAME),
+        ("snapshots", metadata.SNAPSHOT_PLUGIN_NAME),
+    ):
+        first_gates = [r for k in kernels for r in getattr(k, record).values()]
+        steps[record] = _steps_of(
+            data_provider, ctx, experiment_id, plugin_name, run, first_gates, cache
         )
-    return result
+    return [
+        {
+            kind: KindSteps(
+                stats_steps=steps["stats"].get(_first_tag(kernel.stats, kind), ()),
+                snapshot_steps=steps["snapshots"].get(_first_tag(kernel.snapshots, kind), ()),
+            )
+            for kind in kernel.kinds
+        }
+        for kernel in kernels
+    ]
 
 
 def _first_tag(records: Mapping[str, Records], kind: str) -> str | None:
@@ -608,23 +605,23 @@ def _steps_of(
     experiment_id: str,
     plugin_name: str,
     run: str,
-    fingerprints: Mapping[str, Any],
+    records: Sequence[Records],
     cache: StepCache | None,
-    together: bool,
 ) -> dict[str, tuple[int, ...]]:
-    """Steps per tag, from `cache` where the fingerprint is unchanged. Small series are read
-    in one call (`together`); large ones (snapshots) one tag per call, so that no single read
-    has to hold many tags' values at once."""
+    """Steps of the first gate's tag of each of `records`, from `cache` where the fingerprint
+    is unchanged, else read in as few calls as keep each under `_READ_BUDGET_BYTES`."""
     steps: dict[str, tuple[int, ...]] = {}
-    missing = []
-    for tag, fingerprint in fingerprints.items():
-        cached = cache.get((experiment_id, run, tag), fingerprint) if cache else None
+    fingerprints = {r.tags[0]: r.fingerprints[0] for r in records}
+    to_read = []
+    for r in records:
+        tag = r.tags[0]
+        cached = cache.get((experiment_id, run, tag), fingerprints[tag]) if cache else None
         if cached is None:
-            missing.append(tag)
+            kept = metadata.SAMPLES_PER_PLUGIN[plugin_name]
+            to_read.append((tag, kept * _point_bytes(r.contents[0])))
         else:
             steps[tag] = cached
-    batches = [missing] if together and missing else [[tag] for tag in missing]
-    for batch in batches:
+    for batch in _batches(to_read, _READ_BUDGET_BYTES):
         read = data_provider.read_tensors(
             ctx,
             experiment_id=experiment_id,
@@ -637,6 +634,30 @@ def _steps_of(
             if cache is not None:
                 cache.put((experiment_id, run, tag), fingerprints[tag], steps[tag])
     return steps
+
+
+def _point_bytes(content: Content) -> int:
+    """Bytes of one stored value of a record: its stats vector, or its snapshot planes."""
+    if isinstance(content, metadata.StatsContent):
+        return 8 * metadata.stats_vector_length(content.bins)
+    shape = content.info.shape
+    rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    cells = -(-rows // content.block[0]) * -(-_columns(shape) // content.block[1])
+    return 4 * len(metadata.SNAPSHOT_PLANES) * cells
+
+
+def _batches(sized: Sequence[tuple[str, int]], budget: int) -> list[list[str]]:
+    """Consecutive groups of tags whose estimated sizes add up to at most `budget` (a tag
+    larger than that is a group of its own)."""
+    batches: list[list[str]] = []
+    total = 0
+    for tag, size in sized:
+        if not batches or total + size > budget:
+            batches.append([])
+            total = 0
+        batches[-1].append(tag)
+        total += size
+    return batches
 
 
 def _records(kernel: Kernel, by_kind: Mapping[str, Records], kind: str, what: str) -> Records:

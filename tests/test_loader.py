@@ -19,7 +19,15 @@ import urllib.request
 from importlib import metadata as importlib_metadata
 
 import pytest
-from test_reader import CTX, LoggedModel, lstm_model
+from test_reader import (
+    CTX,
+    KernelSpec,
+    LoggedModel,
+    event_files,
+    kernel_infos,
+    lstm_model,
+    write_run,
+)
 
 from tensorboard_plugin_weightgates import loader, metadata, reader
 
@@ -117,9 +125,11 @@ def test_multiplexer_keeps_every_stats_step(long_logdir):
 
 
 @contextlib.contextmanager
-def _data_server_provider(flags):
+def _data_server_provider(flags, loaded=None):
     """The data provider `tensorboard --load_fast=true` builds from its flags: the Rust data
-    server as a subprocess, once it has read the whole logdir."""
+    server as a subprocess, once `loaded(data_provider)` (default: it has read the whole
+    `long_logdir`)."""
+    loaded = loaded or _loaded
     ingester = server_ingester.SubprocessServerDataIngester(
         server_binary=server_ingester.get_server_binary(),
         logdir=flags.logdir,
@@ -129,7 +139,7 @@ def _data_server_provider(flags):
     )
     ingester.start()
     try:
-        _wait_for(lambda: _loaded(ingester.data_provider), "the data server to read the logdir")
+        _wait_for(lambda: loaded(ingester.data_provider), "the data server to read the logdir")
         yield ingester.data_provider
     finally:
         ingester._stdin_handle.close()  # The data server exits when its stdin closes.
@@ -170,6 +180,33 @@ def test_data_server_keeps_every_stats_step(long_logdir):
 
     _assert_sampled_as_asked(stats_steps, snapshot_steps)
     assert len(default_stats[0]) == 100  # what the data server keeps without the loader
+
+
+def test_data_server_reads_past_a_corrupt_run(tmp_path):
+    kernels = [KernelSpec(kernel_infos())]
+    write_run(str(tmp_path / "good"), kernels)
+    write_run(str(tmp_path / "broken"), kernels)
+    (path,) = event_files(str(tmp_path / "broken"))
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.seek(size // 2)
+        f.write(b"\xff" * 64)
+        f.truncate(size - 10)
+    flags = configure("--logdir", str(tmp_path), "--load_fast=true", "--reload_interval=0").flags
+
+    def good_run_read(data_provider):
+        index = reader.read_index(data_provider, CTX, "")
+        good = index.runs.get("good", ())
+        return index if good and good[0].steps["weights"].stats_steps == (0, 10, 20) else None
+
+    with _data_server_provider(flags, good_run_read) as data_provider:
+        index = _wait_for(lambda: good_run_read(data_provider), "the good run")
+        (good,) = index.runs["good"]
+        stats = reader.read_stats(data_provider, CTX, "", good.kernel, "weights")
+        for entry in index.runs.get("broken", ()):  # whatever the data server could read
+            reader.read_stats(data_provider, CTX, "", entry.kernel, "weights")
+
+    assert [g.steps.tolist() for g in stats.gates] == [[0, 10, 20]] * 4
 
 
 class TensorBoardProcess:

@@ -35,6 +35,7 @@ GRU_BIAS = {"run": "run", "layer": "gru", "direction": "forward", "kernel": "inp
 DENSE = {"run": "run", "layer": "dense", "direction": "forward", "kernel": "kernel"}
 GRU_CELL = {"run": "stacked", "layer": "stacked", "direction": "forward", "kernel": "kernel"}
 NAN = {"run": "nan", "layer": "lstm", "direction": "forward", "kernel": "kernel"}
+SLICE = metadata.SliceInfo("dense", "Dense", 0, "forward", None, "bias", None, (None,), 0, (1,))
 
 
 def tensorboard_app(logdir: str):
@@ -361,18 +362,25 @@ def test_static_refuses_paths_outside_and_unknown_files(client, static_dir, path
     assert "error" in strict_json(response)
 
 
-def test_index_reports_runs_it_cannot_read(tmp_path):
-    """A run whose every tag has an unsupported format version is reported, not listed."""
+def test_unreadable_data_is_reported_not_served(tmp_path):
+    """A run whose only tag has an unsupported format version is reported in the index; a
+    stats vector of the wrong length is a 404 naming the problem."""
+    future = b'{"version": 2, "record": "stats", "kind": "weights"}'
     write_raw(
-        str(tmp_path / "future"),
-        "weightgates/stats/weights/lstm/forward/kernel/input",
-        np.zeros(3),
-        0,
-        b'{"version": 2, "record": "stats", "kind": "weights"}',
+        str(tmp_path / "future"), metadata.stats_tag(SLICE, "weights"), np.zeros(3), 0, future
+    )
+    content = metadata.create_stats_metadata(SLICE, "weights", 5, 0.0).plugin_data.content
+    write_raw(
+        str(tmp_path / "short"), metadata.stats_tag(SLICE, "weights"), np.zeros(3), 7, content
     )
     client = werkzeug_test.Client(tensorboard_app(str(tmp_path)))
 
     index = strict_json(get(client, "index"))
+    short = {"run": "short", "layer": "dense", "direction": "forward", "kernel": "bias"}
+    response = get(client, "stats", **short, kind="weights")
 
-    assert index["runs"] == {}
+    assert list(index["runs"]) == ["short"]
     assert "format version 2 is not supported" in index["errors"]["future"]
+    assert response.status_code == 404
+    assert "cannot read this data" in strict_json(response)["error"]
+    assert "step 7" in strict_json(response)["error"]

@@ -510,6 +510,13 @@ def test_index_sees_new_steps_through_its_cache(tmp_path):
     assert after == reader.KindSteps((0, 1, 2, 3), (0, 3))
 
 
+def test_index_reads_steps_in_batches_under_a_budget():
+    sized = [("a", 10), ("b", 60), ("c", 50), ("d", 200), ("e", 1)]
+
+    assert reader._batches(sized, 100) == [["a", "b"], ["c"], ["d"], ["e"]]
+    assert reader._batches([], 100) == []
+
+
 def test_snapshot_default_is_the_latest_step_of_every_gate(tmp_path):
     """While a step is being written, some gates have it and others not yet."""
     infos = kernel_infos()
