@@ -1,0 +1,258 @@
+// The tab: holds the state (runs, selection, layer, kernel, kind, view and view settings),
+// keeps it in localStorage, follows TensorBoard's run list and reloads, and hands each view
+// what it shows.
+
+import { h, messagePanel, replaceChildren } from "./dom.js";
+import { DEFAULT_HEALTH_SETTINGS, HealthView } from "./health.js";
+import { DEFAULT_HEATMAP_SETTINGS, HeatmapView } from "./heatmap.js";
+import { DEFAULT_HISTOGRAM_SETTINGS, HistogramView } from "./histograms.js";
+import { MessageType } from "./host.js";
+import { LayerPicker, VIEWS } from "./layer_picker.js";
+import { listLayers } from "./layers.js";
+import { RunSelector } from "./run_selector.js";
+import { assignColors, orderRuns, parseSelection, selectedRuns, setSelected } from "./runs.js";
+
+const SETUP_CODE = [
+  "from tensorboard_plugin_weightgates import WeightGatesCallback",
+  'model.fit(..., callbacks=[WeightGatesCallback(log_dir="logs/run1")])',
+  "tensorboard --logdir logs",
+];
+
+const HOST_TIMEOUT_MS = 3000;
+const RELOAD_DEBOUNCE_MS = 150;
+
+/** localStorage under a prefix; silently memory-only where storage is unavailable. */
+export function prefixedStorage(prefix, storage = globalThis.localStorage) {
+  const memory = new Map();
+  return {
+    get(key) {
+      try {
+        return storage.getItem(prefix + key);
+      } catch {
+        return memory.get(key) ?? null;
+      }
+    },
+    set(key, value) {
+      try {
+        storage.setItem(prefix + key, value);
+      } catch {
+        memory.set(key, value);
+      }
+    },
+  };
+}
+
+function loadUiState(json) {
+  const defaults = {
+    filter: "",
+    view: "heatmap",
+    layerKey: null,
+    kernel: null,
+    kind: "weights",
+    heatmap: { ...DEFAULT_HEATMAP_SETTINGS },
+    histograms: { ...DEFAULT_HISTOGRAM_SETTINGS },
+    health: { ...DEFAULT_HEALTH_SETTINGS },
+  };
+  try {
+    const saved = JSON.parse(json ?? "{}") ?? {};
+    return {
+      ...defaults,
+      ...pick(saved, ["filter", "view", "layerKey", "kernel", "kind"]),
+      heatmap: { ...defaults.heatmap, ...pick(saved.heatmap, Object.keys(defaults.heatmap)), step: null },
+      histograms: { ...defaults.histograms, ...pick(saved.histograms, Object.keys(defaults.histograms)) },
+      health: { ...defaults.health, ...pick(saved.health, Object.keys(defaults.health)), step: null },
+    };
+  } catch {
+    return defaults;
+  }
+}
+
+function pick(object, keys) {
+  if (!object || typeof object !== "object") return {};
+  return Object.fromEntries(keys.filter((key) => key in object).map((key) => [key, object[key]]));
+}
+
+export class App {
+  /** `api`: an Api; `host`: a HostChannel or null outside TensorBoard; `storage`: prefixedStorage. */
+  constructor(root, { api, host, storage }) {
+    this.root = root;
+    this.api = api;
+    this.host = host;
+    this.storage = storage;
+    this.index = null;
+    this.indexError = null;
+    this.reloadError = null;
+    this.hostRuns = null;
+    this.selection = parseSelection(storage.get("runs"));
+    this.ui = loadUiState(storage.get("ui"));
+    this.reloadTimer = null;
+
+    this.runSelector = new RunSelector({
+      onSelect: (runs, selected) => {
+        this.selection = setSelected(this.selection, runs, selected);
+        this.storage.set("runs", JSON.stringify(this.selection));
+        this.render();
+      },
+      onFilter: (filter) => this.change({ filter }),
+    });
+    this.picker = new LayerPicker((partial) => this.change(partial));
+    this.views = {
+      heatmap: new HeatmapView((partial) => this.changeView("heatmap", partial)),
+      histograms: new HistogramView((partial) => this.changeView("histograms", partial)),
+      health: new HealthView((partial) => this.changeView("health", partial)),
+    };
+    this.status = h("div", { class: "wg-status", role: "status" });
+    this.content = h("div", { class: "wg-content" }, Object.values(this.views).map((view) => view.element));
+    this.message = h("div", { class: "wg-main-message" });
+    this.sidebar = h("aside", { class: "wg-sidebar" }, this.runSelector.element);
+    this.main = h("main", { class: "wg-main" }, this.status, this.picker.element, this.message, this.content);
+    this.element = h("div", { class: "wg-app" }, this.sidebar, this.main);
+    root.append(this.element);
+    document.addEventListener("keydown", (event) => this.onKey(event));
+  }
+
+  async start() {
+    if (this.host) {
+      this.host.listen(MessageType.RUNS_CHANGED, (runs) => {
+        if (Array.isArray(runs)) this.hostRuns = runs;
+        this.scheduleReload();
+      });
+      this.host.listen(MessageType.DATA_RELOADED, () => this.scheduleReload());
+      this.host
+        .request(MessageType.GET_RUNS, null, HOST_TIMEOUT_MS)
+        .then((runs) => {
+          if (Array.isArray(runs)) {
+            this.hostRuns = runs;
+            if (this.index) this.render();
+          }
+        })
+        .catch(() => {
+          // Not inside TensorBoard's page (or an older one): runs keep name order.
+        });
+    }
+    this.render();
+    await this.loadIndex();
+  }
+
+  scheduleReload() {
+    clearTimeout(this.reloadTimer);
+    this.reloadTimer = setTimeout(() => this.loadIndex({ reload: true }), RELOAD_DEBOUNCE_MS);
+  }
+
+  async loadIndex({ reload = false } = {}) {
+    if (reload) this.api.clearCache();
+    try {
+      this.index = await this.api.index();
+      this.indexError = null;
+      this.reloadError = null;
+    } catch (error) {
+      if (this.index) this.reloadError = error;
+      else this.indexError = error;
+    }
+    this.render();
+  }
+
+  change(partial) {
+    Object.assign(this.ui, partial);
+    this.save();
+    this.render();
+  }
+
+  changeView(view, partial) {
+    this.ui[view] = { ...this.ui[view], ...partial };
+    this.save();
+    this.render();
+  }
+
+  save() {
+    this.storage.set("ui", JSON.stringify(this.ui));
+  }
+
+  onKey(event) {
+    if (this.ui.view !== "heatmap" || event.target !== document.body) return;
+    if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+      event.preventDefault();
+      this.views.heatmap.stepBy(event.key === "ArrowLeft" ? -1 : 1);
+    }
+  }
+
+  /** Shows a message instead of the views; `withRuns` keeps the run selector beside it. */
+  showMessage(message, { withRuns = false } = {}) {
+    this.sidebar.hidden = !withRuns;
+    this.picker.element.hidden = true;
+    this.content.hidden = true;
+    replaceChildren(this.message, message);
+  }
+
+  render() {
+    replaceChildren(
+      this.status,
+      this.reloadError ? h("div", { class: "wg-reload-error", role: "alert", text: `Reloading failed: ${this.reloadError.message}` }) : null,
+    );
+    if (!this.index) {
+      if (this.indexError) {
+        this.showMessage(
+          messagePanel(
+            "error",
+            "Could not load the Weight Gates data",
+            this.indexError.message,
+            h("button", { type: "button", class: "wg-button", text: "Retry", onclick: () => this.loadIndex({ reload: true }) }),
+          ),
+        );
+      } else {
+        this.showMessage(h("div", { class: "wg-loading", text: "Loading Weight Gates data…" }));
+      }
+      return;
+    }
+    const runs = orderRuns(Object.keys(this.index.runs), this.hostRuns);
+    if (runs.length === 0) {
+      this.showMessage(noDataMessage(this.index.errors));
+      return;
+    }
+    const colors = assignColors(runs, this.hostRuns);
+    this.runSelector.update({ runs, colors, selection: this.selection, filter: this.ui.filter, errors: this.index.errors });
+    const selected = selectedRuns(runs, this.selection);
+    if (selected.length === 0) {
+      this.showMessage(messagePanel("empty", "No run selected", "Tick a run in the list on the left to see its layers."), { withRuns: true });
+      return;
+    }
+    const layers = listLayers(this.index, selected);
+    if (layers.length === 0) {
+      this.showMessage(messagePanel("empty", "The selected runs have no layers logged"), { withRuns: true });
+      return;
+    }
+    const layer = layers.find((l) => l.key === this.ui.layerKey) ?? layers[0];
+    const kernel = layer.kernels.includes(this.ui.kernel) ? this.ui.kernel : layer.kernels[0];
+    const kind = layer.kinds.includes(this.ui.kind) ? this.ui.kind : layer.kinds[0];
+    const view = VIEWS.some((v) => v.id === this.ui.view) ? this.ui.view : "heatmap";
+    this.sidebar.hidden = false;
+    this.picker.element.hidden = false;
+    this.content.hidden = false;
+    this.message.replaceChildren();
+    this.picker.update({ layers, layer, kernel, kind, view });
+    for (const [id, instance] of Object.entries(this.views)) instance.element.hidden = id !== view;
+    this.views[view].update({
+      api: this.api,
+      index: this.index,
+      runs: selected,
+      colors,
+      layer,
+      kernel,
+      kind,
+      settings: this.ui[view],
+    });
+  }
+}
+
+function noDataMessage(errors) {
+  const broken = Object.entries(errors ?? {});
+  return messagePanel(
+    "empty",
+    "No runs with Weight Gates data",
+    "Log a model's recurrent layers with the WeightGatesCallback, then point TensorBoard at the log directory:",
+    h("pre", { class: "wg-code" }, h("code", { text: SETUP_CODE.join("\n") })),
+    "Data written since TensorBoard started shows after a reload (the ⟳ button, top right).",
+    broken.length ? h("h4", { text: "Runs that could not be read" }) : null,
+    broken.map(([run, why]) => h("p", { class: "wg-run-problem" }, h("span", { class: "wg-run-name", text: run }), h("span", { text: `: ${why}` }))),
+  );
+}

@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { OFFSET_PEAK, baselineOf, maxCount, ridgelineLayout, stepDomain, valueDomain } from "../src/histogram_layout.js";
+
+// One run, three steps, two buckets each.
+const series = {
+  steps: [0, 50, 100],
+  lows: [-1, -2, -1],
+  highs: [1, 2, 3],
+  counts: [
+    [1, 3],
+    [2, 2],
+    [4, 0],
+  ],
+};
+
+describe("ridgeline (offset) layout", () => {
+  const curves = ridgelineLayout([series], { width: 100, height: 200, mode: "offset", xDomain: [-2, 3] });
+
+  it("puts the first step at the top and the last at the bottom, spaced by step", () => {
+    const peak = 200 * OFFSET_PEAK;
+    assert.deepEqual(
+      curves.map((c) => c.baseline),
+      [peak, peak + 0.5 * (200 - peak), 200],
+    );
+  });
+
+  it("scales heights by the largest count of the chart", () => {
+    const peak = 200 * OFFSET_PEAK;
+    const last = curves[2];
+    assert.equal(maxCount([series]), 4);
+    assert.equal(last.points[1][1], 200 - peak, "count 4 reaches the full curve height");
+    assert.equal(last.points[2][1], 200, "count 0 stays on the baseline");
+  });
+
+  it("runs from the low edge through bucket centres to the high edge", () => {
+    const xs = curves[0].points.map(([x]) => x);
+    // step 0: [-1, 1] in a [-2, 3] axis 100 wide: edges at 20 and 60, centres at 30 and 50.
+    assert.deepEqual(xs, [20, 30, 50, 60]);
+  });
+
+  it("draws later steps more opaque", () => {
+    assert.ok(curves[0].opacity < curves[1].opacity && curves[1].opacity < curves[2].opacity);
+    assert.equal(curves[2].opacity, 1);
+  });
+});
+
+describe("overlay layout", () => {
+  it("puts every step on the bottom baseline at full height", () => {
+    const curves = ridgelineLayout([series], { width: 100, height: 200, mode: "overlay", xDomain: [-2, 3] });
+    assert.ok(curves.every((c) => c.baseline === 200));
+    assert.equal(curves[2].points[1][1], 0);
+  });
+});
+
+describe("several runs", () => {
+  it("interleaves the runs by step so later steps of every run are drawn last", () => {
+    const other = { ...series, steps: [25, 75, 100] };
+    const curves = ridgelineLayout([series, other], { width: 10, height: 10, mode: "offset", xDomain: [-2, 3] });
+    assert.deepEqual(
+      curves.map((c) => [c.step, c.series]),
+      [[0, 0], [25, 1], [50, 0], [75, 1], [100, 0], [100, 1]],
+    );
+  });
+});
+
+describe("domains", () => {
+  it("covers every step's range, skipping steps without finite values", () => {
+    const withNulls = { ...series, lows: [-1, null, -1], highs: [1, null, 3] };
+    assert.deepEqual(valueDomain([withNulls]), [-1, 3]);
+    assert.equal(ridgelineLayout([withNulls], { width: 10, height: 10, mode: "offset", xDomain: [-1, 3] }).length, 2);
+    assert.deepEqual(stepDomain([series]), [0, 100]);
+  });
+
+  it("widens a single value so it shows in the middle", () => {
+    const constant = { steps: [1], lows: [0], highs: [0], counts: [[5]] };
+    const [low, high] = valueDomain([constant]);
+    assert.ok(low < 0 && high > 0 && low === -high);
+    assert.equal(valueDomain([{ steps: [1], lows: [null], highs: [null], counts: [[0]] }]), null);
+  });
+
+  it("gives a single step the bottom baseline", () => {
+    assert.equal(baselineOf(7, [7, 7], 100, "offset").baseline, 100);
+  });
+});

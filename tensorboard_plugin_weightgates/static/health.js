@@ -1,0 +1,212 @@
+// Built by frontend/build.mjs from frontend/src/health.js; edit that file, not this one.
+// Health view: per direction, a grid of line charts (a row per metric, a column per gate) over
+// steps with the selected runs in their colours; then a sortable table of every statistic
+// across runs, directions and gates at one step, downloadable as CSV.
+
+import { drawAxes, drawLines, numberDomain, plotBox } from "./chart.js";
+import { download, h, messagePanel, replaceChildren, selectField, sizeCanvas } from "./dom.js";
+import { formatValue, safeFilename } from "./format.js";
+import { METRICS, TABLE_COLUMNS, metricValues, sortRows, tableRows, toCsv } from "./health_data.js";
+import { kernelSlices, pickStep, unionSteps } from "./layers.js";
+
+export const DEFAULT_HEALTH_SETTINGS = Object.freeze({ step: null, sortColumn: "run", sortOrder: "asc" });
+
+const CHART_HEIGHT = 120;
+
+export class HealthView {
+  constructor(onSettings) {
+    this.onSettings = onSettings;
+    this.generation = 0;
+    this.charts = [];
+    this.sections = h("div", { class: "wg-sections" });
+    this.table = h("div", { class: "wg-stats-table-wrap" });
+    this.tooltip = h("div", { class: "wg-tooltip", role: "tooltip", hidden: true });
+    this.element = h("div", { class: "wg-view wg-health" }, this.sections, this.table, this.tooltip);
+    this.resizeObserver = new ResizeObserver(() => this.redraw());
+    this.resizeObserver.observe(this.sections);
+  }
+
+  /** `context`: `{api, index, runs, colors, layer, kernel, kind, settings}`. */
+  async update(context) {
+    const generation = ++this.generation;
+    const { api, index, runs, colors, layer, kernel, kind, settings } = context;
+    const slices = kernelSlices(index, runs, layer.key, kernel, kind).filter((s) => s.steps.stats_steps.length);
+    if (slices.length === 0) {
+      this.charts = [];
+      replaceChildren(this.sections, messagePanel("empty", `No statistics of ${kernel} (${kind}) in the selected runs`));
+      this.table.replaceChildren();
+      return;
+    }
+    this.sections.setAttribute("aria-busy", "true");
+    const loaded = await Promise.all(
+      slices.map(async (s) => {
+        try {
+          return { ...s, stats: await api.stats(s.slice) };
+        } catch (error) {
+          return { ...s, error };
+        }
+      }),
+    );
+    if (generation !== this.generation) return;
+    this.sections.removeAttribute("aria-busy");
+    this.charts = [];
+    const multiDirection = layer.directions.length > 1;
+    const directions = [...new Set(loaded.map((item) => item.direction))];
+    replaceChildren(
+      this.sections,
+      directions.map((direction) =>
+        this.section(loaded.filter((item) => item.direction === direction), { colors, kernel, direction, multiDirection }),
+      ),
+    );
+    this.renderTable(loaded, { colors, layer, kernel, kind, settings });
+    this.redraw();
+  }
+
+  section(items, { colors, kernel, direction, multiDirection }) {
+    const ok = items.filter((item) => item.stats);
+    const gates = ok.length ? ok[0].stats.gates.map((gate) => gate.gate) : [];
+    const xDomain = numberDomain(ok.flatMap((item) => item.stats.gates.map((gate) => gate.steps)));
+    const grid = h("div", {
+      class: "wg-health-grid",
+      style: { gridTemplateColumns: `max-content repeat(${Math.max(1, gates.length)}, minmax(140px, 1fr))` },
+    });
+    grid.append(h("div"), ...gates.map((gate) => h("div", { class: "wg-grid-head", text: gate ?? kernel })));
+    for (const metric of METRICS) {
+      grid.append(h("div", { class: "wg-grid-label", text: metric.label }));
+      for (const gate of gates) {
+        const series = ok
+          .map((item) => {
+            const stats = item.stats.gates.find((g) => g.gate === gate);
+            return stats && { run: item.run, color: colors.get(item.run), xs: stats.steps, ys: metricValues(stats, metric) };
+          })
+          .filter(Boolean);
+        const canvas = h("canvas", { class: "wg-line-canvas", dataset: { metric: metric.id, gate: gate ?? "" } });
+        const chart = { canvas, series, xDomain, yDomain: numberDomain(series.map((s) => s.ys)), metric, gate: gate ?? kernel };
+        canvas.addEventListener("mousemove", (event) => this.hover(chart, event));
+        canvas.addEventListener("mouseleave", () => {
+          this.tooltip.hidden = true;
+        });
+        this.charts.push(chart);
+        grid.append(h("div", { class: "wg-grid-cell" }, canvas));
+      }
+    }
+    return h(
+      "section",
+      { class: "wg-section", dataset: { direction } },
+      multiDirection ? h("header", { class: "wg-section-header" }, h("h3", { text: direction })) : null,
+      items
+        .filter((item) => item.error)
+        .map((item) => h("div", { class: "wg-panel-error", role: "alert" }, h("span", { class: "wg-run-name", text: item.run }), `: ${item.error.message}`)),
+      grid,
+    );
+  }
+
+  redraw() {
+    for (const chart of this.charts) {
+      const width = chart.canvas.parentElement?.clientWidth ?? 0;
+      if (width === 0) continue;
+      const context = sizeCanvas(chart.canvas, width, CHART_HEIGHT);
+      context.clearRect(0, 0, width, CHART_HEIGHT);
+      const box = plotBox(width, CHART_HEIGHT);
+      chart.box = box;
+      drawAxes(context, box, chart.xDomain, chart.yDomain, { xTicks: 3, yTicks: 4 });
+      if (chart.xDomain && chart.yDomain) drawLines(context, box, chart.series, chart.xDomain, chart.yDomain);
+    }
+  }
+
+  hover(chart, event) {
+    if (!chart.box || !chart.xDomain) return;
+    const rect = chart.canvas.getBoundingClientRect();
+    const x = event.clientX - rect.left;
+    const step = chart.xDomain[0] + ((x - chart.box.x) / chart.box.width) * (chart.xDomain[1] - chart.xDomain[0]);
+    const steps = unionSteps(chart.series.map((s) => s.xs));
+    if (steps.length === 0) return;
+    const nearest = steps.reduce((best, s) => (Math.abs(s - step) < Math.abs(best - step) ? s : best), steps[0]);
+    replaceChildren(
+      this.tooltip,
+      h("div", { class: "wg-tooltip-title", text: `${chart.metric.label} · ${chart.gate} · step ${nearest}` }),
+      chart.series.map((s) => {
+        const i = s.xs.indexOf(nearest);
+        return h(
+          "div",
+          { class: "wg-tooltip-row" },
+          h("span", { class: "wg-swatch", style: { backgroundColor: s.color } }),
+          h("span", { class: "wg-run-name", text: s.run }),
+          h("span", { class: "wg-tooltip-value", text: i < 0 ? "—" : formatValue(s.ys[i]) }),
+        );
+      }),
+    );
+    this.tooltip.hidden = false;
+    this.tooltip.style.left = `${Math.min(event.clientX + 14, window.innerWidth - this.tooltip.offsetWidth - 4)}px`;
+    this.tooltip.style.top = `${event.clientY + 14}px`;
+  }
+
+  renderTable(loaded, { colors, layer, kernel, kind, settings }) {
+    const ok = loaded.filter((item) => item.stats);
+    const steps = unionSteps(ok.flatMap((item) => item.stats.gates.map((gate) => gate.steps)));
+    if (steps.length === 0) {
+      this.table.replaceChildren();
+      return;
+    }
+    const step = pickStep(steps, settings.step);
+    const rows = sortRows(
+      tableRows(ok.map((item) => ({ run: item.run, direction: item.direction, stats: item.stats })), step),
+      settings.sortColumn,
+      settings.sortOrder,
+    );
+    const stepField = selectField(
+      "Step",
+      steps.map((s) => ({ id: String(s), label: String(s) })),
+      String(step),
+      (value) => this.onSettings({ step: Number(value) }),
+    );
+    const csv = h("button", {
+      type: "button",
+      class: "wg-button",
+      text: "Download CSV",
+      onclick: () =>
+        download(
+          new Blob([toCsv(TABLE_COLUMNS, rows)], { type: "text/csv;charset=utf-8" }),
+          `${safeFilename(`${layer.layer}_${kernel}_${kind}_step${step}`)}.csv`,
+        ),
+    });
+    const head = h(
+      "tr",
+      {},
+      TABLE_COLUMNS.map((column) => {
+        const sorted = settings.sortColumn === column.id;
+        const order = sorted && settings.sortOrder === "asc" ? "desc" : "asc";
+        return h(
+          "th",
+          { class: column.type === "number" ? "wg-num" : null, "aria-sort": sorted ? (settings.sortOrder === "asc" ? "ascending" : "descending") : "none" },
+          h("button", {
+            type: "button",
+            class: "wg-sort",
+            text: `${column.label}${sorted ? (settings.sortOrder === "asc" ? " ▲" : " ▼") : ""}`,
+            onclick: () => this.onSettings({ sortColumn: column.id, sortOrder: sorted ? order : column.type === "number" ? "desc" : "asc" }),
+          }),
+        );
+      }),
+    );
+    const body = rows.map((row) =>
+      h(
+        "tr",
+        { dataset: { run: row.run } },
+        TABLE_COLUMNS.map((column) => {
+          if (column.id === "run") {
+            return h("td", {}, h("span", { class: "wg-swatch", style: { backgroundColor: colors.get(row.run) } }), h("span", { class: "wg-run-name", text: row.run }));
+          }
+          const value = row[column.id];
+          const text = column.type === "number" ? formatValue(value, 4) : String(value);
+          const alarm = (column.id === "nan_count" || column.id === "inf_count") && value > 0;
+          return h("td", { class: `${column.type === "number" ? "wg-num" : ""}${alarm ? " wg-alarm" : ""}`, text });
+        }),
+      ),
+    );
+    replaceChildren(
+      this.table,
+      h("div", { class: "wg-controls" }, h("h3", { class: "wg-table-title", text: "Statistics at one step" }), stepField, csv),
+      h("table", { class: "wg-stats-table" }, h("thead", {}, head), h("tbody", {}, body)),
+    );
+  }
+}

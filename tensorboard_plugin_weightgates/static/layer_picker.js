@@ -1,0 +1,72 @@
+// Built by frontend/build.mjs from frontend/src/layer_picker.js; edit that file, not this one.
+// The tab's toolbar: layer (in model order), kernel, weights/gradients, and the view.
+
+import { h, replaceChildren, segmented, selectField } from "./dom.js";
+import { KINDS, layerLabel } from "./layers.js";
+
+export const VIEWS = Object.freeze([
+  { id: "heatmap", label: "Heatmap" },
+  { id: "histograms", label: "Histograms" },
+  { id: "health", label: "Health" },
+]);
+
+const KIND_LABELS = { weights: "Weights", gradients: "Gradients" };
+const NO_GRADIENTS = "No gradients logged for this layer: pass gradients=(x, y) to WeightGatesCallback.";
+
+export class LayerPicker {
+  /** `onChange(partial)` receives `{layerKey}`, `{kernel}`, `{kind}` or `{view}`. */
+  constructor(onChange) {
+    this.onChange = onChange;
+    this.tabs = h("div", { class: "wg-tabs", role: "tablist", "aria-label": "View" });
+    this.fields = h("div", { class: "wg-toolbar-fields" });
+    this.element = h("div", { class: "wg-toolbar" }, this.tabs, this.fields);
+  }
+
+  /** `layers` from listLayers; `layer` the chosen one; `kernel`, `kind`, `view` chosen ids. */
+  update({ layers, layer, kernel, kind, view }) {
+    const layerField = selectField(
+      "Layer",
+      layers.map((l) => ({ id: l.key, label: `${l.order + 1}. ${layerLabel(l)}` })),
+      layer.key,
+      (layerKey) => this.onChange({ layerKey }),
+    );
+    layerField.select.classList.add("wg-layer-select");
+    const kernelField = segmented(
+      "Kernel",
+      layer.kernels.map((id) => ({ id, label: id })),
+      kernel,
+      (id) => this.onChange({ kernel: id }),
+    );
+    const kindField = segmented(
+      "Kind",
+      KINDS.map((id) => ({
+        id,
+        label: KIND_LABELS[id],
+        disabled: !layer.kinds.includes(id),
+        title: layer.kinds.includes(id) ? null : id === "gradients" ? NO_GRADIENTS : `No ${id} logged for this layer.`,
+      })),
+      kind,
+      (id) => this.onChange({ kind: id }),
+    );
+    const facts = h(
+      "div",
+      { class: "wg-layer-facts" },
+      h("span", { text: layer.directions.join(" + ") }),
+      layer.runs.length ? h("span", { text: `${layer.runs.length} run${layer.runs.length === 1 ? "" : "s"}` }) : null,
+    );
+    replaceChildren(
+      this.tabs,
+      VIEWS.map((v) =>
+        h("button", {
+          type: "button",
+          role: "tab",
+          class: "wg-tab",
+          text: v.label,
+          "aria-selected": String(v.id === view),
+          onclick: () => this.onChange({ view: v.id }),
+        }),
+      ),
+    );
+    replaceChildren(this.fields, layerField, facts, kernelField, kindField);
+  }
+}
