@@ -164,10 +164,13 @@ class GateLogger:
         self.writer = writer
         self.options = options or LogOptions()
         self.groups = group_kernels(gates.split_model(model, layers=layers))
-        self._described: set[str] = set()
+        self._described: set = set()
+        self._update_column = np.array(
+            [name == "update_size" for name in metadata.STAT_FIELDS] + [False] * self.options.bins
+        )
         self._previous: list[tf.Tensor] | None = None
-        self._weights_fn = tf.function(self._write_weight_stats)
-        self._gradients_fn = tf.function(self._write_gradient_stats)
+        self._weights_fn = tf.function(self._write_weight_stats, autograph=False)
+        self._gradients_fn = tf.function(self._write_gradient_stats, autograph=False)
 
     @property
     def trainable_groups(self) -> list[KernelGroup]:
@@ -180,9 +183,14 @@ class GateLogger:
         if not self.groups:
             return
         if statistics:
-            step_tensor = tf.constant(step, dtype=tf.int64)
-            describe = self._take_undescribed("weights", range(len(self.groups)))
-            self._previous = self._weights_fn(step_tensor, self._previous, describe)
+            first = self._previous is None
+            previous = self._read_kernels() if first else self._previous
+            self._previous = self._weights_fn(
+                tf.constant(step, dtype=tf.int64),
+                previous,
+                tf.constant(not first),
+                self._take_undescribed("weights", range(len(self.groups))),
+            )
         if snapshot_values:
             self._write_snapshots(
                 "weights", step, [(g, _to_numpy(g.variable)) for g in self.groups]
@@ -219,21 +227,31 @@ class GateLogger:
         by_variable = {id(v): g for g, v in grads_and_vars}
         return [by_variable.get(id(g.variable)) for g in self.trainable_groups]
 
-    def _take_undescribed(self, kind: str, indices: Iterable[int]) -> tuple[bool, ...]:
-        """Which of these groups' tags still need their metadata (their first write), as a
-        hashable trace argument: it changes once, so each function is traced about twice."""
+    def _take_undescribed(self, kind: str, indices: Iterable[int]) -> tf.Tensor:
+        """Which of these groups' tags still need their metadata (their first write). A tensor,
+        not a Python value, so that the compiled functions are traced only once."""
         flags = []
         for i in indices:
             flags.append((kind, i) not in self._described)
             self._described.add((kind, i))
-        return tuple(flags)
+        return tf.constant(flags, dtype=tf.bool)
 
-    def _write_weight_stats(self, step, previous, describe):
-        kernels = [tf.convert_to_tensor(g.variable)[g.index] for g in self.groups]
+    def _read_kernels(self) -> list[tf.Tensor]:
+        return [tf.convert_to_tensor(g.variable)[g.index] for g in self.groups]
+
+    def _write_weight_stats(self, step, previous, has_previous, describe):
+        """`previous` holds the kernels at the last logged step; at the first step there are
+        none, `has_previous` is False and update sizes are written as NaN."""
+        kernels = self._read_kernels()
         with self.writer.as_default():
             for i, (group, kernel) in enumerate(zip(self.groups, kernels)):
-                before = None if previous is None else previous[i]
-                self._write_group_stats(group, kernel, before, "weights", step, describe[i])
+                per_gate = self._group_stats(group, kernel, previous[i], "weights")
+                per_gate = tf.where(
+                    tf.logical_or(has_previous, ~self._update_column),
+                    per_gate,
+                    tf.constant(float("nan"), tf.float64),
+                )
+                self._write_group_stats(group, per_gate, "weights", step, describe[i])
         return [tf.identity(k) for k in kernels]
 
     def _write_gradient_stats(self, step, gradients, describe):
@@ -241,32 +259,39 @@ class GateLogger:
             (g, grad) for g, grad in zip(self.trainable_groups, gradients) if grad is not None
         ]
         with self.writer.as_default():
-            for (group, gradient), first in zip(present, describe):
-                kernel = gradient[group.index]
-                self._write_group_stats(group, kernel, None, "gradients", step, first)
+            for j, (group, gradient) in enumerate(present):
+                first = describe[j]
+                per_gate = self._group_stats(group, gradient[group.index], None, "gradients")
+                self._write_group_stats(group, per_gate, "gradients", step, first)
 
-    def _write_group_stats(self, group, kernel, previous, kind, step, describe):
-        per_gate = stats.gate_stats(
+    def _group_stats(self, group, kernel, previous, kind):
+        return stats.gate_stats(
             kernel,
             gates=len(group.slices),
             bins=self.options.bins,
             near_zero=self.options.threshold(kind),
             previous=previous,
         )
+
+    def _write_group_stats(self, group, per_gate, kind, step, describe):
+        """Writes each gate's stats vector (and histogram); `describe` is a bool tensor: attach
+        the summary metadata (only the first write of a tag needs it)."""
         for gate_index, info in enumerate(group.infos):
             vector = per_gate[gate_index]
             tf.summary.write(
                 metadata.stats_tag(info, kind),
                 vector,
                 step=step,
-                metadata=self._stats_metadata(info, kind) if describe else None,
+                metadata=_described_if(describe, self._stats_metadata(info, kind)),
             )
             if self.options.write_histograms:
                 tf.summary.write(
                     metadata.histogram_tag(info, kind),
                     stats.histogram_tensor(vector),
                     step=step,
-                    metadata=metadata.create_histogram_metadata(info, kind) if describe else None,
+                    metadata=_described_if(
+                        describe, metadata.create_histogram_metadata(info, kind)
+                    ),
                 )
 
     def _stats_metadata(self, info, kind):
@@ -294,6 +319,10 @@ class GateLogger:
                         step=step,
                         metadata=description,
                     )
+
+
+def _described_if(describe: tf.Tensor, summary_metadata) -> tf.Tensor:
+    return tf.where(describe, summary_metadata.SerializeToString(), b"")
 
 
 def _to_numpy(variable: Any) -> np.ndarray:
