@@ -13,26 +13,6 @@ export function plotBox(width, height, { left = 44, right = 8, top = 8, bottom =
   return { x: left, y: top, width: Math.max(1, width - left - right), height: Math.max(1, height - top - bottom) };
 }
 
-/** [low, high] of finite numbers in `lists`, padded 5%; a constant widens a little; null if none. */
-export function numberDomain(lists) {
-  let low = Infinity;
-  let high = -Infinity;
-  for (const list of lists) {
-    for (const value of list) {
-      if (value === null || !Number.isFinite(value)) continue;
-      if (value < low) low = value;
-      if (value > high) high = value;
-    }
-  }
-  if (low > high) return null;
-  if (low === high) {
-    const pad = Math.abs(low) / 10 || 1;
-    return [low - pad, high + pad];
-  }
-  const pad = (high - low) * 0.05;
-  return [low - pad, high + pad];
-}
-
 /** Draws x ticks under the box and, if `yDomain`, y ticks with grid lines left of it. */
 export function drawAxes(context, box, xDomain, yDomain, { xTicks = 4, yTicks = 3 } = {}) {
   context.save();

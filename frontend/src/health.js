@@ -2,13 +2,19 @@
 // steps with the selected runs in their colours; then a sortable table of every statistic
 // across runs, directions and gates at one step, downloadable as CSV.
 
-import { drawAxes, drawLines, numberDomain, plotBox } from "./chart.js";
-import { download, h, messagePanel, replaceChildren, selectField, sizeCanvas } from "./dom.js";
+import { drawAxes, drawLines, plotBox } from "./chart.js";
+import { checkboxField, download, h, messagePanel, replaceChildren, selectField, sizeCanvas } from "./dom.js";
+import { IGNORE_OUTLIERS_HELP, extent, padDomain, valuesDomain } from "./domains.js";
 import { formatValue, safeFilename } from "./format.js";
 import { METRICS, TABLE_COLUMNS, metricValues, sortRows, tableRows, toCsv } from "./health_data.js";
 import { kernelSlices, pickStep, unionSteps } from "./layers.js";
 
-export const DEFAULT_HEALTH_SETTINGS = Object.freeze({ step: null, sortColumn: "run", sortOrder: "asc" });
+export const DEFAULT_HEALTH_SETTINGS = Object.freeze({
+  step: null,
+  sortColumn: "run",
+  sortOrder: "asc",
+  ignoreOutliers: true,
+});
 
 const CHART_HEIGHT = 120;
 
@@ -17,10 +23,11 @@ export class HealthView {
     this.onSettings = onSettings;
     this.generation = 0;
     this.charts = [];
+    this.controls = h("div", { class: "wg-controls" });
     this.sections = h("div", { class: "wg-sections" });
     this.table = h("div", { class: "wg-stats-table-wrap" });
     this.tooltip = h("div", { class: "wg-tooltip", role: "tooltip", hidden: true });
-    this.element = h("div", { class: "wg-view wg-health" }, this.sections, this.table, this.tooltip);
+    this.element = h("div", { class: "wg-view wg-health" }, this.controls, this.sections, this.table, this.tooltip);
     this.resizeObserver = new ResizeObserver(() => this.redraw());
     this.resizeObserver.observe(this.sections);
   }
@@ -29,10 +36,24 @@ export class HealthView {
   async update(context) {
     const generation = ++this.generation;
     const { api, index, runs, colors, layer, kernel, kind, settings } = context;
+    replaceChildren(
+      this.controls,
+      checkboxField(
+        "Ignore outliers",
+        settings.ignoreOutliers,
+        (ignoreOutliers) => this.onSettings({ ignoreOutliers }),
+        {
+          title: IGNORE_OUTLIERS_HELP,
+        },
+      ),
+    );
     const slices = kernelSlices(index, runs, layer.key, kernel, kind).filter((s) => s.steps.stats_steps.length);
     if (slices.length === 0) {
       this.charts = [];
-      replaceChildren(this.sections, messagePanel("empty", `No statistics of ${kernel} (${kind}) in the selected runs`));
+      replaceChildren(
+        this.sections,
+        messagePanel("empty", `No statistics of ${kernel} (${kind}) in the selected runs`),
+      );
       this.table.replaceChildren();
       return;
     }
@@ -54,17 +75,27 @@ export class HealthView {
     replaceChildren(
       this.sections,
       directions.map((direction) =>
-        this.section(loaded.filter((item) => item.direction === direction), { colors, kernel, direction, multiDirection }),
+        this.section(
+          loaded.filter((item) => item.direction === direction),
+          {
+            colors,
+            kernel,
+            direction,
+            multiDirection,
+            ignoreOutliers: settings.ignoreOutliers,
+          },
+        ),
       ),
     );
     this.renderTable(loaded, { colors, layer, kernel, kind, settings });
     this.redraw();
   }
 
-  section(items, { colors, kernel, direction, multiDirection }) {
+  section(items, { colors, kernel, direction, multiDirection, ignoreOutliers }) {
     const ok = items.filter((item) => item.stats);
     const gates = ok.length ? ok[0].stats.gates.map((gate) => gate.gate) : [];
-    const xDomain = numberDomain(ok.flatMap((item) => item.stats.gates.map((gate) => gate.steps)));
+    const steps = ok.flatMap((item) => item.stats.gates.flatMap((gate) => gate.steps));
+    const xDomain = padDomain(extent(steps), 0.02);
     const grid = h("div", {
       class: "wg-health-grid",
       style: { gridTemplateColumns: `max-content repeat(${Math.max(1, gates.length)}, minmax(140px, 1fr))` },
@@ -76,11 +107,23 @@ export class HealthView {
         const series = ok
           .map((item) => {
             const stats = item.stats.gates.find((g) => g.gate === gate);
-            return stats && { run: item.run, color: colors.get(item.run), xs: stats.steps, ys: metricValues(stats, metric) };
+            return (
+              stats && { run: item.run, color: colors.get(item.run), xs: stats.steps, ys: metricValues(stats, metric) }
+            );
           })
           .filter(Boolean);
         const canvas = h("canvas", { class: "wg-line-canvas", dataset: { metric: metric.id, gate: gate ?? "" } });
-        const chart = { canvas, series, xDomain, yDomain: numberDomain(series.map((s) => s.ys)), metric, gate: gate ?? kernel };
+        const chart = {
+          canvas,
+          series,
+          xDomain,
+          yDomain: valuesDomain(
+            series.map((s) => s.ys),
+            { ignoreOutliers },
+          ),
+          metric,
+          gate: gate ?? kernel,
+        };
         canvas.addEventListener("mousemove", (event) => this.hover(chart, event));
         canvas.addEventListener("mouseleave", () => {
           this.tooltip.hidden = true;
@@ -95,7 +138,14 @@ export class HealthView {
       multiDirection ? h("header", { class: "wg-section-header" }, h("h3", { text: direction })) : null,
       items
         .filter((item) => item.error)
-        .map((item) => h("div", { class: "wg-panel-error", role: "alert" }, h("span", { class: "wg-run-name", text: item.run }), `: ${item.error.message}`)),
+        .map((item) =>
+          h(
+            "div",
+            { class: "wg-panel-error", role: "alert" },
+            h("span", { class: "wg-run-name", text: item.run }),
+            `: ${item.error.message}`,
+          ),
+        ),
       grid,
     );
   }
@@ -149,7 +199,10 @@ export class HealthView {
     }
     const step = pickStep(steps, settings.step);
     const rows = sortRows(
-      tableRows(ok.map((item) => ({ run: item.run, direction: item.direction, stats: item.stats })), step),
+      tableRows(
+        ok.map((item) => ({ run: item.run, direction: item.direction, stats: item.stats })),
+        step,
+      ),
       settings.sortColumn,
       settings.sortOrder,
     );
@@ -177,12 +230,19 @@ export class HealthView {
         const order = sorted && settings.sortOrder === "asc" ? "desc" : "asc";
         return h(
           "th",
-          { class: column.type === "number" ? "wg-num" : null, "aria-sort": sorted ? (settings.sortOrder === "asc" ? "ascending" : "descending") : "none" },
+          {
+            class: column.type === "number" ? "wg-num" : null,
+            "aria-sort": sorted ? (settings.sortOrder === "asc" ? "ascending" : "descending") : "none",
+          },
           h("button", {
             type: "button",
             class: "wg-sort",
             text: `${column.label}${sorted ? (settings.sortOrder === "asc" ? " ▲" : " ▼") : ""}`,
-            onclick: () => this.onSettings({ sortColumn: column.id, sortOrder: sorted ? order : column.type === "number" ? "desc" : "asc" }),
+            onclick: () =>
+              this.onSettings({
+                sortColumn: column.id,
+                sortOrder: sorted ? order : column.type === "number" ? "desc" : "asc",
+              }),
           }),
         );
       }),
@@ -193,7 +253,12 @@ export class HealthView {
         { dataset: { run: row.run } },
         TABLE_COLUMNS.map((column) => {
           if (column.id === "run") {
-            return h("td", {}, h("span", { class: "wg-swatch", style: { backgroundColor: colors.get(row.run) } }), h("span", { class: "wg-run-name", text: row.run }));
+            return h(
+              "td",
+              {},
+              h("span", { class: "wg-swatch", style: { backgroundColor: colors.get(row.run) } }),
+              h("span", { class: "wg-run-name", text: row.run }),
+            );
           }
           const value = row[column.id];
           const text = column.type === "number" ? formatValue(value, 4) : String(value);
@@ -204,7 +269,13 @@ export class HealthView {
     );
     replaceChildren(
       this.table,
-      h("div", { class: "wg-controls" }, h("h3", { class: "wg-table-title", text: "Statistics at one step" }), stepField, csv),
+      h(
+        "div",
+        { class: "wg-controls" },
+        h("h3", { class: "wg-table-title", text: "Statistics at one step" }),
+        stepField,
+        csv,
+      ),
       h("table", { class: "wg-stats-table" }, h("thead", {}, head), h("tbody", {}, body)),
     );
   }

@@ -8,7 +8,7 @@ import { composeFigure, downloadPng } from "./figure.js";
 import { formatValue, safeFilename } from "./format.js";
 import { cellAt, heatmapHeight, isReduced, originalCell, rangeLabel } from "./heatmap_layout.js";
 import { gateRanges, kernelSlices, pickStep, unionSteps } from "./layers.js";
-import { NORMALISATIONS, columnLimits, computeLimits, sharedLimit } from "./normalize.js";
+import { NORMALISATIONS, columnLimits, computeLimits, sharedLimit, usableLimit } from "./normalize.js";
 
 const PLANES = [
   { id: "mean", label: "Block mean" },
@@ -52,7 +52,12 @@ export class HeatmapView {
         if (value > 0 && Number.isFinite(value)) onSettings({ fixedLimit: value });
       },
     });
-    this.fixedField = h("label", { class: "wg-field" }, h("span", { class: "wg-field-label", text: "±" }), this.fixedLimit);
+    this.fixedField = h(
+      "label",
+      { class: "wg-field" },
+      h("span", { class: "wg-field-label", text: "±" }),
+      this.fixedLimit,
+    );
     this.scale = selectField("Colour", COLOR_SCALES, DEFAULT_HEATMAP_SETTINGS.scale, (scale) => onSettings({ scale }));
     this.plane = selectField("Cells", PLANES, DEFAULT_HEATMAP_SETTINGS.plane, (plane) => onSettings({ plane }), {
       title: "Large kernels are stored in blocks: show each block's mean or its value of largest magnitude",
@@ -76,11 +81,24 @@ export class HeatmapView {
       this.fixedField,
       this.scale,
       this.plane,
-      h("label", { class: "wg-field wg-step-field" }, h("span", { class: "wg-field-label", text: "Step" }), this.slider, this.stepLabel),
+      h(
+        "label",
+        { class: "wg-field wg-step-field" },
+        h("span", { class: "wg-field-label", text: "Step" }),
+        this.slider,
+        this.stepLabel,
+      ),
     );
     this.panels = h("div", { class: "wg-panels wg-heatmap-panels" });
     this.tooltip = h("div", { class: "wg-tooltip", role: "tooltip", hidden: true });
-    this.element = h("div", { class: "wg-view wg-heatmap" }, this.controls, h("div", { class: "wg-legend-row" }, this.legend, this.help), this.panels, this.tooltip);
+    this.element = h(
+      "div",
+      { class: "wg-view wg-heatmap" },
+      this.controls,
+      h("div", { class: "wg-legend-row" }, this.legend, this.help),
+      this.panels,
+      this.tooltip,
+    );
     this.resizeObserver = new ResizeObserver(() => this.redraw());
     this.resizeObserver.observe(this.panels);
   }
@@ -211,10 +229,16 @@ export class HeatmapView {
         h("span", {
           class: "wg-panel-step",
           text: `step ${steps.join(", ")}`,
-          title: steps.some((s) => s !== describe.target) ? `No snapshot at step ${describe.target}: showing the latest before it` : null,
+          title: steps.some((s) => s !== describe.target)
+            ? `No snapshot at step ${describe.target}: showing the latest before it`
+            : null,
         }),
-        nan ? h("span", { class: "wg-badge wg-badge-nan", text: `${nan} NaN`, title: "Cells holding NaN (drawn green)" }) : null,
-        inf ? h("span", { class: "wg-badge wg-badge-inf", text: `${inf} Inf`, title: "Cells holding ±Inf (drawn amber)" }) : null,
+        nan
+          ? h("span", { class: "wg-badge wg-badge-nan", text: `${nan} NaN`, title: "Cells holding NaN (drawn green)" })
+          : null,
+        inf
+          ? h("span", { class: "wg-badge wg-badge-inf", text: `${inf} Inf`, title: "Cells holding ±Inf (drawn amber)" })
+          : null,
         h("span", { class: "wg-spacer" }),
         h("button", {
           type: "button",
@@ -233,39 +257,55 @@ export class HeatmapView {
     const label = multiDirection ? h("div", { class: "wg-direction-label", text: item.direction }) : null;
     if (item.error) {
       return {
-        element: h("div", { class: "wg-direction" }, label, h("div", { class: "wg-panel-error", role: "alert", text: item.error.message })),
+        element: h(
+          "div",
+          { class: "wg-direction" },
+          label,
+          h("div", { class: "wg-panel-error", role: "alert", text: item.error.message }),
+        ),
       };
     }
     const { header } = item.snapshot;
     const ranges = gateRanges(header.gates, header.gate_boundaries, "");
     const perGate = describe.settings.normalisation === "gate";
+    const cells = header.rows * header.cols;
+    const noFinite = cells > 0 && header.nan_count + header.inf_count >= cells;
     const marks = ranges.map((range, g) => ({
-      text: perGate ? `${range.label} ±${formatValue(item.limits[g], 3)}`.trim() : range.label,
+      text: perGate && !noFinite ? `${range.label} ±${formatValue(item.limits[g], 3)}`.trim() : range.label,
       start: range.start / header.cols,
       end: range.end / header.cols,
     }));
-    const gateLabels = h(
-      "div",
-      { class: "wg-gate-labels" },
-      marks.map((mark, g) =>
-        mark.text
-          ? h("span", {
-              class: "wg-gate-label",
-              text: mark.text,
-              title: `${ranges[g].label || describe.kernel}: colours span ±${formatValue(item.limits[g])}`,
-              dataset: { gate: ranges[g].gate ?? "" },
-              style: { left: `${mark.start * 100}%`, width: `${(mark.end - mark.start) * 100}%` },
-            })
-          : null,
-      ),
-    );
+    const gateLabels = marks.every((mark) => !mark.text)
+      ? null
+      : h(
+          "div",
+          { class: "wg-gate-labels" },
+          marks.map((mark, g) =>
+            mark.text
+              ? h("span", {
+                  class: "wg-gate-label",
+                  text: mark.text,
+                  title: `${ranges[g].label || describe.kernel}: colours span ±${formatValue(item.limits[g])}`,
+                  dataset: { gate: ranges[g].gate ?? "" },
+                  style: { left: `${mark.start * 100}%`, width: `${(mark.end - mark.start) * 100}%` },
+                })
+              : null,
+          ),
+        );
     const canvas = h("canvas", {
       class: "wg-heatmap-canvas",
-      dataset: { run, direction: item.direction, rows: String(header.rows), cols: String(header.cols), step: String(item.step) },
+      dataset: {
+        run,
+        direction: item.direction,
+        rows: String(header.rows),
+        cols: String(header.cols),
+        step: String(item.step),
+      },
     });
     const wrap = h("div", { class: "wg-canvas-wrap" }, canvas);
-    const scaleNote =
-      describe.settings.normalisation === "kernel" && describe.shared === null
+    const scaleNote = noFinite
+      ? h("span", { class: "wg-limit-note", text: "no finite values" })
+      : describe.settings.normalisation === "kernel" && describe.shared === null
         ? h("span", { class: "wg-limit-note", text: `±${formatValue(item.limits[0], 3)}` })
         : null;
     const drawn = { run, item, canvas, wrap, describe };
@@ -275,7 +315,13 @@ export class HeatmapView {
       this.tooltip.hidden = true;
     });
     return {
-      element: h("div", { class: "wg-direction" }, label || scaleNote ? h("div", { class: "wg-direction-head" }, label, scaleNote) : null, gateLabels, wrap),
+      element: h(
+        "div",
+        { class: "wg-direction" },
+        label || scaleNote ? h("div", { class: "wg-direction-head" }, label, scaleNote) : null,
+        gateLabels,
+        wrap,
+      ),
       canvas,
       label: multiDirection ? item.direction : "",
       marks,
@@ -303,7 +349,14 @@ export class HeatmapView {
     const { item, canvas } = drawn;
     const { header } = item.snapshot;
     const rect = canvas.getBoundingClientRect();
-    const cell = cellAt(event.clientX - rect.left, event.clientY - rect.top, rect.width, rect.height, header.rows, header.cols);
+    const cell = cellAt(
+      event.clientX - rect.left,
+      event.clientY - rect.top,
+      rect.width,
+      rect.height,
+      header.rows,
+      header.cols,
+    );
     if (!cell) {
       this.tooltip.hidden = true;
       return;
@@ -320,18 +373,28 @@ export class HeatmapView {
       ["Row", rangeLabel(original.rows)],
       ["Column", `${rangeLabel(original.cols)}${gate ? ` (unit ${rangeLabel(original.units)} of ${gate})` : ""}`],
       ["Step", String(item.step)],
-      [reduced ? (this.plane.select.value === "max_abs" ? "Block largest |x|" : "Block mean") : "Value", formatValue(value)],
+      [
+        reduced ? (this.plane.select.value === "max_abs" ? "Block largest |x|" : "Block mean") : "Value",
+        formatValue(value),
+      ],
     ];
     if (reduced) {
       const other = this.plane.select.value === "max_abs" ? "mean" : "max_abs";
-      lines.push([other === "mean" ? "Block mean" : "Block largest |x|", formatValue(item.snapshot.planes[other][cell.row * header.cols + cell.col])]);
+      lines.push([
+        other === "mean" ? "Block mean" : "Block largest |x|",
+        formatValue(item.snapshot.planes[other][cell.row * header.cols + cell.col]),
+      ]);
     }
     replaceChildren(
       this.tooltip,
-      h(
-        "span",
-        { class: "wg-tooltip-swatch", style: { backgroundColor: cssColor(colorOf(value, item.limits[original.gateIndex], drawn.describe.settings.scale)) } },
-      ),
+      h("span", {
+        class: "wg-tooltip-swatch",
+        style: {
+          backgroundColor: cssColor(
+            colorOf(value, usableLimit(item.limits[original.gateIndex]), drawn.describe.settings.scale),
+          ),
+        },
+      }),
       h(
         "dl",
         {},
@@ -348,7 +411,10 @@ export class HeatmapView {
     });
     this.tooltip.hidden = false;
     const x = Math.min(event.clientX + 14, window.innerWidth - this.tooltip.offsetWidth - 4);
-    const y = event.clientY + 14 + this.tooltip.offsetHeight > window.innerHeight ? event.clientY - this.tooltip.offsetHeight - 8 : event.clientY + 14;
+    const y =
+      event.clientY + 14 + this.tooltip.offsetHeight > window.innerHeight
+        ? event.clientY - this.tooltip.offsetHeight - 8
+        : event.clientY + 14;
     this.tooltip.style.left = `${Math.max(4, x)}px`;
     this.tooltip.style.top = `${Math.max(4, y)}px`;
   }
@@ -358,8 +424,18 @@ export class HeatmapView {
     replaceChildren(
       this.legend,
       canvas,
-      h("span", { class: "wg-legend-key" }, h("span", { class: "wg-swatch", style: { backgroundColor: cssColor(NAN_COLOR) } }), "NaN"),
-      h("span", { class: "wg-legend-key" }, h("span", { class: "wg-swatch", style: { backgroundColor: cssColor(INF_COLOR) } }), "±Inf"),
+      h(
+        "span",
+        { class: "wg-legend-key" },
+        h("span", { class: "wg-swatch", style: { backgroundColor: cssColor(NAN_COLOR) } }),
+        "NaN",
+      ),
+      h(
+        "span",
+        { class: "wg-legend-key" },
+        h("span", { class: "wg-swatch", style: { backgroundColor: cssColor(INF_COLOR) } }),
+        "±Inf",
+      ),
     );
     this.legendCanvas = canvas;
   }
@@ -370,7 +446,9 @@ export class HeatmapView {
     const figure = composeFigure({
       title: `${run} · ${layer.layer} (${layer.layer_type}) · ${kernel} · ${kind}`,
       subtitle: `step ${steps.join(", ")} · ${norm}${nan ? ` · ${nan} NaN` : ""}${inf ? ` · ${inf} Inf` : ""}`,
-      items: blocks.filter((block) => block.canvas).map((block) => ({ label: block.label, image: block.canvas, marks: block.marks })),
+      items: blocks
+        .filter((block) => block.canvas)
+        .map((block) => ({ label: block.label, image: block.canvas, marks: block.marks })),
       legend: this.legendCanvas,
     });
     downloadPng(figure, safeFilename(`${run}_${layer.layer}_${kernel}_${kind}_step${steps.join("-")}`));
@@ -406,11 +484,19 @@ function legendCanvas(scale, shared, normalisation) {
   }
   context.strokeStyle = "#bdbdbd";
   context.strokeRect(bar.x + 0.5, bar.y + 0.5, bar.width - 1, bar.height - 1);
-  const limit = shared === null ? (normalisation === "gate" ? "max|x| of gate" : "max|x| of panel") : formatValue(shared, 3);
+  const limit =
+    shared === null ? (normalisation === "gate" ? "max|x| of gate" : "max|x| of panel") : formatValue(shared, 3);
   const labels =
     scale === "magnitude"
-      ? [["0", "left"], [limit, "right"]]
-      : [[shared === null ? `−${limit}` : formatValue(-shared, 3), "left"], ["0", "center"], [`+${limit}`, "right"]];
+      ? [
+          ["0", "left"],
+          [limit, "right"],
+        ]
+      : [
+          [shared === null ? `−${limit}` : formatValue(-shared, 3), "left"],
+          ["0", "center"],
+          [`+${limit}`, "right"],
+        ];
   context.font = "11px Roboto, 'Helvetica Neue', Arial, sans-serif";
   context.fillStyle = "#616161";
   context.textBaseline = "top";

@@ -4,7 +4,9 @@
 // own baseline, the first step at the top and the last at the bottom, curves up to
 // OFFSET_PEAK of the plot's height tall. "overlay": every step on the bottom baseline, full
 // height. Later steps are drawn more opaque. Heights are bucket counts over the largest count
-// in the chart (all runs and steps), so steps and runs compare.
+// in the chart (all runs and steps inside the x range), so steps and runs compare.
+
+import { extent, padDomain, within } from "./domains.js";
 
 export const HISTOGRAM_MODES = Object.freeze([
   { id: "offset", label: "Offset" },
@@ -33,26 +35,20 @@ function hasRange(series, i) {
 }
 
 /**
- * The x range [low, high] covering every step of every series; when all values are one
- * value v (a bias still at zero, say) the range is v ± max(|v| / 10, 0.001), so v shows in the
- * middle. Null when no series has a finite range.
+ * The x range covering the histograms of every step of every series; with `ignoreOutliers`,
+ * from the 5th percentile of their low edges to the 95th of their high edges, so a run whose
+ * weights blow up does not squeeze the others into one bucket. When all values are one value
+ * v (a bias still at zero, say) the range is v ± |v| / 10 (± 0.001 for 0). Null when no
+ * histogram has a finite range.
  */
-export function valueDomain(seriesList) {
-  let low = Infinity;
-  let high = -Infinity;
-  for (const series of seriesList) {
-    series.steps.forEach((_, i) => {
-      if (!hasRange(series, i)) return;
-      low = Math.min(low, series.lows[i]);
-      high = Math.max(high, series.highs[i]);
-    });
-  }
-  if (low > high) return null;
-  if (low === high) {
-    const pad = Math.max(Math.abs(low) / 10, 1e-3);
-    return [low - pad, high + pad];
-  }
-  return [low, high];
+export function valueDomain(seriesList, { ignoreOutliers = false } = {}) {
+  const lows = seriesList.flatMap((series) =>
+    series.steps.map((_, i) => (hasRange(series, i) ? series.lows[i] : null)),
+  );
+  const highs = seriesList.flatMap((series) =>
+    series.steps.map((_, i) => (hasRange(series, i) ? series.highs[i] : null)),
+  );
+  return padDomain(extent(lows, highs, { ignoreOutliers }), 0, 1e-3);
 }
 
 /** [first, last] step over all series, or null. */
@@ -62,13 +58,34 @@ export function stepDomain(seriesList) {
   return [Math.min(...steps), Math.max(...steps)];
 }
 
-/** The largest bucket count of all series and steps (at least 1). */
-export function maxCount(seriesList) {
-  let max = 0;
+/** Number of histograms (run and step) that reach beyond `xDomain`, drawn clipped. */
+export function offScaleCount(seriesList, xDomain) {
+  let count = 0;
   for (const series of seriesList) {
-    for (const counts of series.counts) for (const count of counts) if (count > max) max = count;
+    series.steps.forEach((_, i) => {
+      if (hasRange(series, i) && !within(series.lows[i], series.highs[i], xDomain)) count++;
+    });
   }
-  return max || 1;
+  return count;
+}
+
+/**
+ * The largest bucket count (at least 1) among the histograms inside `xDomain` (all of them
+ * without a domain, or when none is inside): an off-scale histogram squeezed into a few
+ * buckets would otherwise flatten every other curve.
+ */
+export function maxCount(seriesList, xDomain = null) {
+  const largest = (inside) => {
+    let max = 0;
+    for (const series of seriesList) {
+      series.counts.forEach((counts, i) => {
+        if (inside && !(hasRange(series, i) && within(series.lows[i], series.highs[i], xDomain))) return;
+        for (const count of counts) if (count > max) max = count;
+      });
+    }
+    return max;
+  };
+  return (xDomain && largest(true)) || largest(false) || 1;
 }
 
 /** Baseline y (plot coordinates, 0 at top) and curve height of `step` in a `height` plot. */
@@ -89,7 +106,7 @@ export function baselineOf(step, steps, height, mode) {
 export function ridgelineLayout(seriesList, { width, height, mode, xDomain }) {
   const steps = stepDomain(seriesList);
   if (!steps || !xDomain) return [];
-  const top = maxCount(seriesList);
+  const top = maxCount(seriesList, xDomain);
   const [x0, x1] = xDomain;
   const xOf = (value) => ((value - x0) / (x1 - x0)) * width;
   const curves = [];

@@ -6,15 +6,7 @@
 // on the runs the filter shows; a run not seen before starts selected.
 
 /** TensorBoard 2.21's default run palette ("Slate" to "Orange"), in its order. */
-export const RUN_PALETTE = Object.freeze([
-  "#425066",
-  "#12b5cb",
-  "#e52592",
-  "#f9ab00",
-  "#9334e6",
-  "#7cb342",
-  "#e8710a",
-]);
+export const RUN_PALETTE = Object.freeze(["#425066", "#12b5cb", "#e52592", "#f9ab00", "#9334e6", "#7cb342", "#e8710a"]);
 
 /**
  * The runs to list: those with weightgates data (`dataRuns`), in the order of TensorBoard's

@@ -16,10 +16,23 @@ function snapshotBody(header, values) {
 }
 
 const HEADER = {
-  run: "run/ä", layer: "encoder", cell: null, direction: "forward", kernel: "kernel", kind: "weights",
-  step: 10, steps: [0, 10], shape: [2, 4], rows: 2, cols: 4, block: [1, 1],
-  planes: ["mean", "max_abs"], gates: ["update", "reset"], gate_boundaries: [0, 2, 4],
-  nan_count: 1, inf_count: 1,
+  run: "run/ä",
+  layer: "encoder",
+  cell: null,
+  direction: "forward",
+  kernel: "kernel",
+  kind: "weights",
+  step: 10,
+  steps: [0, 10],
+  shape: [2, 4],
+  rows: 2,
+  cols: 4,
+  block: [1, 1],
+  planes: ["mean", "max_abs"],
+  gates: ["update", "reset"],
+  gate_boundaries: [0, 2, 4],
+  nan_count: 1,
+  inf_count: 1,
 };
 const MEAN = [0.5, -1.25, NaN, 3, Infinity, -0, 1e-30, -2];
 
@@ -59,13 +72,21 @@ describe("decodeSnapshot", () => {
 
 describe("sliceQuery", () => {
   it("encodes every parameter and omits a null cell", () => {
-    const query = sliceQuery({ run: "a b&c/train", layer: "enc", cell: null, direction: "forward", kernel: "kernel", kind: "weights" }, { step: 5, gate: null });
+    const query = sliceQuery(
+      { run: "a b&c/train", layer: "enc", cell: null, direction: "forward", kernel: "kernel", kind: "weights" },
+      { step: 5, gate: null },
+    );
     const params = new URLSearchParams(query);
     assert.equal(params.get("run"), "a b&c/train");
     assert.equal(params.get("step"), "5");
     assert.equal(params.has("cell"), false);
     assert.equal(params.has("gate"), false);
-    assert.equal(new URLSearchParams(sliceQuery({ run: "r", layer: "l", cell: 0, direction: "backward", kernel: "k", kind: "gradients" })).get("cell"), "0");
+    assert.equal(
+      new URLSearchParams(
+        sliceQuery({ run: "r", layer: "l", cell: 0, direction: "backward", kernel: "k", kind: "gradients" }),
+      ).get("cell"),
+      "0",
+    );
   });
 
   it("refuses a slice without its parameters", () => {
@@ -79,17 +100,23 @@ describe("Api", () => {
 
   it("reports the server's error message and status", async () => {
     const api = new Api("http://tb/data/plugin/weightgates", async () => json({ error: "unknown run 'x'" }, 404));
-    await assert.rejects(api.stats({ run: "x", layer: "l", direction: "forward", kernel: "k", kind: "weights" }), (error) => {
-      assert.ok(error instanceof ApiError);
-      assert.equal(error.message, "unknown run 'x'");
-      assert.equal(error.status, 404);
-      assert.equal(error.route, "stats");
-      return true;
-    });
+    await assert.rejects(
+      api.stats({ run: "x", layer: "l", direction: "forward", kernel: "k", kind: "weights" }),
+      (error) => {
+        assert.ok(error instanceof ApiError);
+        assert.equal(error.message, "unknown run 'x'");
+        assert.equal(error.status, 404);
+        assert.equal(error.route, "stats");
+        return true;
+      },
+    );
   });
 
   it("keeps the status line when the error body is not the API's JSON", async () => {
-    const api = new Api("/p/", async () => new Response("<html>proxy</html>", { status: 502, statusText: "Bad Gateway" }));
+    const api = new Api(
+      "/p/",
+      async () => new Response("<html>proxy</html>", { status: 502, statusText: "Bad Gateway" }),
+    );
     await assert.rejects(api.index(), /index failed: HTTP 502 Bad Gateway/);
   });
 
@@ -97,7 +124,10 @@ describe("Api", () => {
     const api = new Api("/p/", async () => {
       throw new TypeError("Failed to fetch");
     });
-    await assert.rejects(api.index(), (error) => error instanceof ApiError && /cannot reach TensorBoard/.test(error.message));
+    await assert.rejects(
+      api.index(),
+      (error) => error instanceof ApiError && /cannot reach TensorBoard/.test(error.message),
+    );
   });
 
   it("checks the API version of index", async () => {

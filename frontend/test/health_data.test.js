@@ -12,18 +12,37 @@ const stats = (kernel, gates) => ({ kernel, gates });
 describe("metricValues", () => {
   it("reads a field over steps and keeps nulls as gaps", () => {
     const g = gate("input", [0, 10], { update_size: [null, 0.5] });
-    assert.deepEqual(metricValues(g, METRICS.find((m) => m.id === "update_size")), [null, 0.5]);
+    assert.deepEqual(
+      metricValues(
+        g,
+        METRICS.find((m) => m.id === "update_size"),
+      ),
+      [null, 0.5],
+    );
   });
 
   it("sums NaN and Inf counts", () => {
     const g = gate("input", [0, 10], { nan_count: [0, 3], inf_count: [1, 2] });
-    assert.deepEqual(metricValues(g, METRICS.find((m) => m.id === "nonfinite")), [1, 5]);
+    assert.deepEqual(
+      metricValues(
+        g,
+        METRICS.find((m) => m.id === "nonfinite"),
+      ),
+      [1, 5],
+    );
   });
 });
 
 describe("tableRows", () => {
   const entries = [
-    { run: "a", direction: "forward", stats: stats("kernel", [gate("input", [0, 10, 20], { mean: [1, 2, 3] }), gate("forget", [0, 10, 20], { mean: [4, 5, 6] })]) },
+    {
+      run: "a",
+      direction: "forward",
+      stats: stats("kernel", [
+        gate("input", [0, 10, 20], { mean: [1, 2, 3] }),
+        gate("forget", [0, 10, 20], { mean: [4, 5, 6] }),
+      ]),
+    },
     { run: "b", direction: "forward", stats: stats("kernel", [gate("input", [0, 15], { mean: [7, 8] })]) },
     { run: "c", direction: "forward", stats: stats("bias", [gate(null, [5], { mean: [9] })]) },
   ];
@@ -52,18 +71,33 @@ describe("sortRows", () => {
   ];
 
   it("sorts numbers numerically, ascending or descending, nulls last either way", () => {
-    assert.deepEqual(sortRows(rows, "mean", "asc").map((r) => r.run), ["Run1", "run10", "run3", "run2"]);
-    assert.deepEqual(sortRows(rows, "mean", "desc").map((r) => r.run), ["run10", "run3", "Run1", "run2"]);
+    assert.deepEqual(
+      sortRows(rows, "mean", "asc").map((r) => r.run),
+      ["Run1", "run10", "run3", "run2"],
+    );
+    assert.deepEqual(
+      sortRows(rows, "mean", "desc").map((r) => r.run),
+      ["run10", "run3", "Run1", "run2"],
+    );
   });
 
   it("sorts text naturally and case-insensitively", () => {
-    assert.deepEqual(sortRows(rows, "run", "asc").map((r) => r.run), ["Run1", "run2", "run3", "run10"]);
+    assert.deepEqual(
+      sortRows(rows, "run", "asc").map((r) => r.run),
+      ["Run1", "run2", "run3", "run10"],
+    );
   });
 
   it("is stable and does not change its input", () => {
     const before = rows.map((r) => r.run);
-    assert.deepEqual(sortRows(rows, "step", "desc").map((r) => r.run), before);
-    assert.deepEqual(rows.map((r) => r.run), before);
+    assert.deepEqual(
+      sortRows(rows, "step", "desc").map((r) => r.run),
+      before,
+    );
+    assert.deepEqual(
+      rows.map((r) => r.run),
+      before,
+    );
     assert.throws(() => sortRows(rows, "nope"), RangeError);
   });
 });
@@ -78,7 +112,7 @@ describe("CSV", () => {
   });
 
   it("defuses text a spreadsheet would run as a formula", () => {
-    assert.equal(csvField("=HYPERLINK(\"x\")"), '"\'=HYPERLINK(""x"")"');
+    assert.equal(csvField('=HYPERLINK("x")'), '"\'=HYPERLINK(""x"")"');
     assert.equal(csvField("+1"), "'+1");
     assert.equal(csvField("@run"), "'@run");
     assert.equal(csvField("-lr/train"), "'-lr/train");
@@ -94,7 +128,10 @@ describe("CSV", () => {
 
   it("writes a header line and one CRLF-terminated line per row", () => {
     const columns = TABLE_COLUMNS.filter((c) => ["run", "gate", "mean"].includes(c.id));
-    const csv = toCsv(columns, [{ run: "<img src=x>,a", gate: "input", mean: 1.5 }, { run: "b", gate: "forget", mean: null }]);
+    const csv = toCsv(columns, [
+      { run: "<img src=x>,a", gate: "input", mean: 1.5 },
+      { run: "b", gate: "forget", mean: null },
+    ]);
     assert.equal(csv, 'Run,Gate,Mean\r\n"<img src=x>,a",input,1.5\r\nb,forget,\r\n');
   });
 });

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { MAX_HEIGHT, MIN_HEIGHT, cellAt, heatmapHeight, isReduced, originalCell, rangeLabel } from "../src/heatmap_layout.js";
+import {
+  MAX_HEIGHT,
+  MIN_HEIGHT,
+  cellAt,
+  heatmapHeight,
+  isReduced,
+  originalCell,
+  rangeLabel,
+} from "../src/heatmap_layout.js";
 
 describe("heatmapHeight", () => {
   it("makes cells square within bounds", () => {
@@ -24,7 +32,12 @@ describe("cellAt", () => {
 describe("originalCell", () => {
   it("is the cell itself without reduction", () => {
     const header = { shape: [3, 8], block: [1, 1], gate_boundaries: [0, 4, 8] };
-    assert.deepEqual(originalCell(header, [0, 4, 8], 2, 5), { gateIndex: 1, rows: [2, 3], cols: [5, 6], units: [1, 2] });
+    assert.deepEqual(originalCell(header, [0, 4, 8], 2, 5), {
+      gateIndex: 1,
+      rows: [2, 3],
+      cols: [5, 6],
+      units: [1, 2],
+    });
     assert.equal(isReduced(header), false);
   });
 
@@ -32,8 +45,18 @@ describe("originalCell", () => {
     // Two gates of 10 original columns, blocks of 4 columns: 3 stored columns per gate.
     const header = { shape: [2, 5, 20], block: [4, 4], gate_boundaries: [0, 3, 6] };
     assert.equal(isReduced(header), true);
-    assert.deepEqual(originalCell(header, [0, 10, 20], 2, 2), { gateIndex: 0, rows: [8, 10], cols: [8, 10], units: [8, 10] });
-    assert.deepEqual(originalCell(header, [0, 10, 20], 0, 3), { gateIndex: 1, rows: [0, 4], cols: [10, 14], units: [0, 4] });
+    assert.deepEqual(originalCell(header, [0, 10, 20], 2, 2), {
+      gateIndex: 0,
+      rows: [8, 10],
+      cols: [8, 10],
+      units: [8, 10],
+    });
+    assert.deepEqual(originalCell(header, [0, 10, 20], 0, 3), {
+      gateIndex: 1,
+      rows: [0, 4],
+      cols: [10, 14],
+      units: [0, 4],
+    });
   });
 });
 

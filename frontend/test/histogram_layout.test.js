@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { OFFSET_PEAK, baselineOf, maxCount, ridgelineLayout, stepDomain, valueDomain } from "../src/histogram_layout.js";
+import {
+  OFFSET_PEAK,
+  baselineOf,
+  maxCount,
+  offScaleCount,
+  ridgelineLayout,
+  stepDomain,
+  valueDomain,
+} from "../src/histogram_layout.js";
 
 // One run, three steps, two buckets each.
 const series = {
@@ -60,7 +68,14 @@ describe("several runs", () => {
     const curves = ridgelineLayout([series, other], { width: 10, height: 10, mode: "offset", xDomain: [-2, 3] });
     assert.deepEqual(
       curves.map((c) => [c.step, c.series]),
-      [[0, 0], [25, 1], [50, 0], [75, 1], [100, 0], [100, 1]],
+      [
+        [0, 0],
+        [25, 1],
+        [50, 0],
+        [75, 1],
+        [100, 0],
+        [100, 1],
+      ],
     );
   });
 });
@@ -82,5 +97,30 @@ describe("domains", () => {
 
   it("gives a single step the bottom baseline", () => {
     assert.equal(baselineOf(7, [7, 7], 100, "offset").baseline, 100);
+  });
+});
+
+describe("a diverging run", () => {
+  // 20 sane steps in [-1, 1] with spread-out counts, one step blown up to ±1e8 with every
+  // value in one bucket.
+  const sane = {
+    steps: Array.from({ length: 20 }, (_, i) => i),
+    lows: Array(20).fill(-1),
+    highs: Array(20).fill(1),
+    counts: Array(20).fill([2, 3, 2]),
+  };
+  const diverged = { steps: [5], lows: [-1e8], highs: [1e8], counts: [[0, 7, 0]] };
+
+  it("does not set the axis when outliers are ignored", () => {
+    assert.deepEqual(valueDomain([sane, diverged]), [-1e8, 1e8]);
+    assert.deepEqual(valueDomain([sane, diverged], { ignoreOutliers: true }), [-2, 2]);
+    assert.equal(offScaleCount([sane, diverged], [-1, 1]), 1);
+    assert.equal(offScaleCount([sane], [-1, 1]), 0);
+  });
+
+  it("does not set the curve heights of the others", () => {
+    assert.equal(maxCount([sane, diverged]), 7);
+    assert.equal(maxCount([sane, diverged], [-1, 1]), 3);
+    assert.equal(maxCount([diverged], [-1, 1]), 7, "falls back to every histogram");
   });
 });

@@ -98,7 +98,10 @@ describe("HostChannel", () => {
 describe("connectToHost", () => {
   it("posts the bootstrap message with a port to the parent frame, at its own origin", () => {
     const posted = [];
-    const win = { location: { origin: "http://127.0.0.1:6006" }, parent: { postMessage: (...args) => posted.push(args) } };
+    const win = {
+      location: { origin: "http://127.0.0.1:6006" },
+      parent: { postMessage: (...args) => posted.push(args) },
+    };
     const host = connectToHost(win);
     assert.equal(posted.length, 1);
     const [message, origin, transfer] = posted[0];

@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { gateIndexAt, gateRanges, kernelSlices, layerKey, layerLabel, listLayers, pickStep, unionSteps } from "../src/layers.js";
+import {
+  gateIndexAt,
+  gateRanges,
+  kernelSlices,
+  layerKey,
+  layerLabel,
+  listLayers,
+  pickStep,
+  unionSteps,
+} from "../src/layers.js";
 
 const kernel = (name, kinds) => ({
   kernel: name,
@@ -16,7 +25,13 @@ const index = {
   runs: {
     a: {
       layers: [
-        { layer: "head", layer_type: "Dense", order: 2, cell: null, directions: [{ direction: "forward", kernels: [kernel("kernel", weights([10]))] }] },
+        {
+          layer: "head",
+          layer_type: "Dense",
+          order: 2,
+          cell: null,
+          directions: [{ direction: "forward", kernels: [kernel("kernel", weights([10]))] }],
+        },
         {
           layer: "encoder",
           layer_type: "GRU",
@@ -36,9 +51,20 @@ const index = {
           layer_type: "GRU",
           order: 0,
           cell: null,
-          directions: [{ direction: "forward", kernels: [kernel("kernel", { ...weights([5]), gradients: { stats_steps: [5], snapshot_steps: [5] } })] }],
+          directions: [
+            {
+              direction: "forward",
+              kernels: [kernel("kernel", { ...weights([5]), gradients: { stats_steps: [5], snapshot_steps: [5] } })],
+            },
+          ],
         },
-        { layer: "stack", layer_type: "LSTM", order: 1, cell: 1, directions: [{ direction: "forward", kernels: [kernel("kernel", weights([5]))] }] },
+        {
+          layer: "stack",
+          layer_type: "LSTM",
+          order: 1,
+          cell: 1,
+          directions: [{ direction: "forward", kernels: [kernel("kernel", weights([5]))] }],
+        },
       ],
     },
   },
@@ -47,7 +73,10 @@ const index = {
 describe("listLayers", () => {
   it("merges the runs' layers in model order", () => {
     const layers = listLayers(index, ["a", "b"]);
-    assert.deepEqual(layers.map((l) => l.key), ["encoder", layerKey("stack", 1), "head"]);
+    assert.deepEqual(
+      layers.map((l) => l.key),
+      ["encoder", layerKey("stack", 1), "head"],
+    );
     const encoder = layers[0];
     assert.deepEqual(encoder.directions, ["forward", "backward"]);
     assert.deepEqual(encoder.kernels, ["kernel", "bias"]);
@@ -56,7 +85,10 @@ describe("listLayers", () => {
   });
 
   it("lists only the given runs' layers", () => {
-    assert.deepEqual(listLayers(index, ["a"]).map((l) => l.layer), ["encoder", "head"]);
+    assert.deepEqual(
+      listLayers(index, ["a"]).map((l) => l.layer),
+      ["encoder", "head"],
+    );
     assert.deepEqual(listLayers(index, []), []);
   });
 
@@ -71,13 +103,30 @@ describe("listLayers", () => {
 describe("kernelSlices", () => {
   it("gives one slice per run and direction with the API's parameters", () => {
     const slices = kernelSlices(index, ["a", "b"], "encoder", "kernel", "weights");
-    assert.deepEqual(slices.map((s) => [s.run, s.direction]), [["a", "forward"], ["a", "backward"], ["b", "forward"]]);
-    assert.deepEqual(slices[1].slice, { run: "a", layer: "encoder", cell: null, direction: "backward", kernel: "kernel", kind: "weights" });
+    assert.deepEqual(
+      slices.map((s) => [s.run, s.direction]),
+      [
+        ["a", "forward"],
+        ["a", "backward"],
+        ["b", "forward"],
+      ],
+    );
+    assert.deepEqual(slices[1].slice, {
+      run: "a",
+      layer: "encoder",
+      cell: null,
+      direction: "backward",
+      kernel: "kernel",
+      kind: "weights",
+    });
     assert.deepEqual(slices[0].steps.snapshot_steps, [0, 10]);
   });
 
   it("leaves out runs without the kind", () => {
-    assert.deepEqual(kernelSlices(index, ["a", "b"], "encoder", "kernel", "gradients").map((s) => s.run), ["b"]);
+    assert.deepEqual(
+      kernelSlices(index, ["a", "b"], "encoder", "kernel", "gradients").map((s) => s.run),
+      ["b"],
+    );
   });
 
   it("passes a stacked cell's index", () => {

@@ -46,11 +46,13 @@ describe("computeLimits", () => {
     ]);
   });
 
-  it("gives all-zero ranges a unit limit instead of dividing by zero", () => {
+  it("reports an all-zero range as 0, and draws it with a unit range", () => {
     const zeros = { rows: 1, cols: 2, boundaries: [0, 2], values: new Float32Array(2) };
-    assert.deepEqual(computeLimits([zeros], "kernel"), [[1]]);
+    assert.deepEqual(computeLimits([zeros], "kernel"), [[0]]);
+    assert.deepEqual([...columnLimits([0], [0, 2], 2)], [1, 1]);
     assert.equal(usableLimit(0), 1);
     assert.equal(usableLimit(NaN), 1);
+    assert.equal(usableLimit(0.5), 0.5);
   });
 
   it("knows every mode it offers and refuses others", () => {
@@ -65,8 +67,20 @@ describe("columnLimits and sharedLimit", () => {
   });
 
   it("reports a single shared limit only when all agree", () => {
-    assert.equal(sharedLimit([[8, 8], [8, 8]]), 8);
-    assert.equal(sharedLimit([[2, 2], [8, 8]]), null);
+    assert.equal(
+      sharedLimit([
+        [8, 8],
+        [8, 8],
+      ]),
+      8,
+    );
+    assert.equal(
+      sharedLimit([
+        [2, 2],
+        [8, 8],
+      ]),
+      null,
+    );
     assert.equal(sharedLimit([]), null);
   });
 });

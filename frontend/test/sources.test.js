@@ -13,7 +13,11 @@ const sources = readdirSync(SRC)
 describe("frontend sources", () => {
   it("never parse text as HTML", () => {
     for (const { name, text } of sources) {
-      assert.doesNotMatch(text, /\b(innerHTML|outerHTML|insertAdjacentHTML|document\.write|createContextualFragment)\b/, name);
+      assert.doesNotMatch(
+        text,
+        /\b(innerHTML|outerHTML|insertAdjacentHTML|document\.write|createContextualFragment)\b/,
+        name,
+      );
     }
   });
 

@@ -103,7 +103,11 @@ export class App {
       health: new HealthView((partial) => this.changeView("health", partial)),
     };
     this.status = h("div", { class: "wg-status", role: "status" });
-    this.content = h("div", { class: "wg-content" }, Object.values(this.views).map((view) => view.element));
+    this.content = h(
+      "div",
+      { class: "wg-content" },
+      Object.values(this.views).map((view) => view.element),
+    );
     this.message = h("div", { class: "wg-main-message" });
     this.sidebar = h("aside", { class: "wg-sidebar" }, this.runSelector.element);
     this.main = h("main", { class: "wg-main" }, this.status, this.picker.element, this.message, this.content);
@@ -188,7 +192,9 @@ export class App {
   render() {
     replaceChildren(
       this.status,
-      this.reloadError ? h("div", { class: "wg-reload-error", role: "alert", text: `Reloading failed: ${this.reloadError.message}` }) : null,
+      this.reloadError
+        ? h("div", { class: "wg-reload-error", role: "alert", text: `Reloading failed: ${this.reloadError.message}` })
+        : null,
     );
     if (!this.index) {
       if (this.indexError) {
@@ -197,7 +203,12 @@ export class App {
             "error",
             "Could not load the Weight Gates data",
             this.indexError.message,
-            h("button", { type: "button", class: "wg-button", text: "Retry", onclick: () => this.loadIndex({ reload: true }) }),
+            h("button", {
+              type: "button",
+              class: "wg-button",
+              text: "Retry",
+              onclick: () => this.loadIndex({ reload: true }),
+            }),
           ),
         );
       } else {
@@ -211,10 +222,19 @@ export class App {
       return;
     }
     const colors = assignColors(runs, this.hostRuns);
-    this.runSelector.update({ runs, colors, selection: this.selection, filter: this.ui.filter, errors: this.index.errors });
+    this.runSelector.update({
+      runs,
+      colors,
+      selection: this.selection,
+      filter: this.ui.filter,
+      errors: this.index.errors,
+    });
     const selected = selectedRuns(runs, this.selection);
     if (selected.length === 0) {
-      this.showMessage(messagePanel("empty", "No run selected", "Tick a run in the list on the left to see its layers."), { withRuns: true });
+      this.showMessage(
+        messagePanel("empty", "No run selected", "Tick a run in the list on the left to see its layers."),
+        { withRuns: true },
+      );
       return;
     }
     const layers = listLayers(this.index, selected);
@@ -254,6 +274,13 @@ function noDataMessage(errors) {
     h("pre", { class: "wg-code" }, h("code", { text: SETUP_CODE.join("\n") })),
     "Data written since TensorBoard started shows after a reload (the ⟳ button, top right).",
     broken.length ? h("h4", { text: "Runs that could not be read" }) : null,
-    broken.map(([run, why]) => h("p", { class: "wg-run-problem" }, h("span", { class: "wg-run-name", text: run }), h("span", { text: `: ${why}` }))),
+    broken.map(([run, why]) =>
+      h(
+        "p",
+        { class: "wg-run-problem" },
+        h("span", { class: "wg-run-name", text: run }),
+        h("span", { text: `: ${why}` }),
+      ),
+    ),
   );
 }

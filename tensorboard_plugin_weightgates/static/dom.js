@@ -28,7 +28,9 @@ export function h(tag, props = {}, ...children) {
 
 /** Replaces all children of `node`. */
 export function replaceChildren(node, ...children) {
-  node.replaceChildren(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));
+  node.replaceChildren(
+    ...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false),
+  );
 }
 
 /**
@@ -70,6 +72,12 @@ export function segmented(label, options, value, onChange) {
     label ? h("span", { class: "wg-field-label", text: label }) : null,
     h("div", { class: "wg-segmented", role: "group", "aria-label": label || null }, buttons),
   );
+}
+
+/** A labelled checkbox; calls `onChange(checked)`. */
+export function checkboxField(label, checked, onChange, { title } = {}) {
+  const input = h("input", { type: "checkbox", checked, onchange: () => onChange(input.checked) });
+  return h("label", { class: "wg-field wg-check", title }, input, h("span", { class: "wg-field-label", text: label }));
 }
 
 /** Saves `blob` as `filename` through a temporary link (works inside TensorBoard's iframe). */

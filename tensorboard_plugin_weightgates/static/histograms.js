@@ -3,7 +3,8 @@
 // overlaid in the runs' colours, as a ridgeline ("offset") or on one baseline ("overlay").
 
 import { FONT, LABEL_COLOR, drawAxes, plotBox } from "./chart.js";
-import { h, messagePanel, replaceChildren, segmented, sizeCanvas } from "./dom.js";
+import { checkboxField, h, messagePanel, replaceChildren, segmented, sizeCanvas } from "./dom.js";
+import { IGNORE_OUTLIERS_HELP } from "./domains.js";
 import { composeFigure, downloadPng, runLegend } from "./figure.js";
 import { formatTick, niceTicks, safeFilename } from "./format.js";
 import {
@@ -11,13 +12,14 @@ import {
   X_AXIS_MODES,
   baselineOf,
   histogramSeries,
+  offScaleCount,
   ridgelineLayout,
   stepDomain,
   valueDomain,
 } from "./histogram_layout.js";
 import { kernelSlices } from "./layers.js";
 
-export const DEFAULT_HISTOGRAM_SETTINGS = Object.freeze({ mode: "offset", xAxis: "shared" });
+export const DEFAULT_HISTOGRAM_SETTINGS = Object.freeze({ mode: "offset", xAxis: "shared", ignoreOutliers: true });
 
 const CHART_HEIGHT = 200;
 
@@ -41,11 +43,22 @@ export class HistogramView {
       this.controls,
       segmented("Mode", HISTOGRAM_MODES, settings.mode, (mode) => this.onSettings({ mode })),
       segmented("X axis", X_AXIS_MODES, settings.xAxis, (xAxis) => this.onSettings({ xAxis })),
+      checkboxField(
+        "Ignore outliers",
+        settings.ignoreOutliers,
+        (ignoreOutliers) => this.onSettings({ ignoreOutliers }),
+        {
+          title: IGNORE_OUTLIERS_HELP,
+        },
+      ),
     );
     const slices = kernelSlices(index, runs, layer.key, kernel, kind).filter((s) => s.steps.stats_steps.length);
     if (slices.length === 0) {
       this.charts = [];
-      replaceChildren(this.sections, messagePanel("empty", `No statistics of ${kernel} (${kind}) in the selected runs`));
+      replaceChildren(
+        this.sections,
+        messagePanel("empty", `No statistics of ${kernel} (${kind}) in the selected runs`),
+      );
       return;
     }
     this.sections.setAttribute("aria-busy", "true");
@@ -87,19 +100,32 @@ export class HistogramView {
         })
         .filter(Boolean),
     );
-    const shared = valueDomain(perGate.flat());
+    const domainOptions = { ignoreOutliers: settings.ignoreOutliers };
+    const shared = valueDomain(perGate.flat(), domainOptions);
     const figures = gates.map((gate, g) => {
       const canvas = h("canvas", { class: "wg-histogram-canvas", dataset: { gate: gate ?? "" } });
       const title = gate ?? kernel;
-      const chart = {
-        canvas,
-        title,
-        series: perGate[g],
-        mode: settings.mode,
-        xDomain: settings.xAxis === "shared" ? shared : valueDomain(perGate[g]),
-      };
+      const xDomain = settings.xAxis === "shared" ? shared : valueDomain(perGate[g], domainOptions);
+      const offScale = xDomain ? offScaleCount(perGate[g], xDomain) : 0;
+      const chart = { canvas, title, series: perGate[g], mode: settings.mode, xDomain };
       this.charts.push(chart);
-      return h("figure", { class: "wg-chart" }, h("figcaption", { text: title }), canvas);
+      return h(
+        "figure",
+        { class: "wg-chart" },
+        h(
+          "figcaption",
+          {},
+          title,
+          offScale
+            ? h("span", {
+                class: "wg-off-scale",
+                text: ` · ${offScale} off-scale`,
+                title: `${offScale} histograms (run and step) reach beyond this axis and are clipped; untick “Ignore outliers” to see them whole`,
+              })
+            : null,
+        ),
+        canvas,
+      );
     });
     const chartsOfSection = this.charts.slice(this.charts.length - figures.length);
     return h(
@@ -118,7 +144,14 @@ export class HistogramView {
           onclick: () => this.download(chartsOfSection, describe),
         }),
       ),
-      errors.map((item) => h("div", { class: "wg-panel-error", role: "alert" }, h("span", { class: "wg-run-name", text: item.run }), `: ${item.error.message}`)),
+      errors.map((item) =>
+        h(
+          "div",
+          { class: "wg-panel-error", role: "alert" },
+          h("span", { class: "wg-run-name", text: item.run }),
+          `: ${item.error.message}`,
+        ),
+      ),
       h("div", { class: "wg-chart-grid" }, figures),
     );
   }
@@ -156,6 +189,9 @@ function drawHistogramChart(canvas, width, height, { series, mode, xDomain }) {
   const curves = ridgelineLayout(series, { width: box.width, height: box.height, mode, xDomain });
   const fillUnder = mode === "offset" && series.length === 1;
   context.save();
+  context.beginPath();
+  context.rect(box.x, 0, box.width, box.y + box.height);
+  context.clip();
   context.translate(box.x, box.y);
   context.lineWidth = 1;
   for (const curve of curves) {

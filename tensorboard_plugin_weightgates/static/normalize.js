@@ -1,9 +1,11 @@
 // Built by frontend/build.mjs from frontend/src/normalize.js; edit that file, not this one.
 // Normalisation of heatmaps: which values share one colour range. Pure functions.
 //
-// A colour range is a limit L > 0: the diverging scale maps [-L, L] (0 in the middle), the
+// A colour range is a limit L: the diverging scale maps [-L, L] (0 in the middle), the
 // magnitude scale maps |x| in [0, L]. Values beyond L take the end colour. L is the largest
-// finite |x| of the cells that share the range; NaN and ±Inf never count.
+// finite |x| of the cells that share the range; NaN and ±Inf never count. L is 0 when those
+// cells are all zero or not finite; the rasteriser then draws with a unit range (zeros in the
+// middle colour) while labels show the true 0.
 //
 // A heatmap panel shows one kernel (all its gates side by side) of one run and direction.
 
@@ -45,7 +47,7 @@ export function maxAbs(values, rows, cols, start = 0, end = cols) {
   return max;
 }
 
-/** A usable limit: an all-zero (or all-NaN) range keeps a unit range so cells show as 0. */
+/** The limit to draw with: an all-zero (or all-NaN) range keeps a unit range so cells show as 0. */
 export function usableLimit(limit) {
   return Number.isFinite(limit) && limit > 0 ? limit : 1;
 }
@@ -60,10 +62,10 @@ export function computeLimits(panels, mode, fixedLimit = 1) {
   const gateMax = panels.map((p) =>
     p.boundaries.slice(0, -1).map((start, g) => maxAbs(p.values, p.rows, p.cols, start, p.boundaries[g + 1])),
   );
-  const perGates = (limitOf) => gateMax.map((gates, p) => gates.map(() => usableLimit(limitOf(gates, p))));
+  const perGates = (limitOf) => gateMax.map((gates, p) => gates.map(() => limitOf(gates, p)));
   switch (mode) {
     case "gate":
-      return gateMax.map((gates) => gates.map(usableLimit));
+      return gateMax;
     case "kernel":
       return perGates((gates) => Math.max(0, ...gates));
     case "runs": {
@@ -77,10 +79,10 @@ export function computeLimits(panels, mode, fixedLimit = 1) {
   }
 }
 
-/** Limits per column from per-gate limits, for the rasteriser. */
+/** Limits per column from per-gate limits, for the rasteriser (usable: never 0). */
 export function columnLimits(gateLimits, boundaries, cols) {
   const limits = new Float64Array(cols);
-  gateLimits.forEach((limit, g) => limits.fill(limit, boundaries[g], boundaries[g + 1]));
+  gateLimits.forEach((limit, g) => limits.fill(usableLimit(limit), boundaries[g], boundaries[g + 1]));
   return limits;
 }
 

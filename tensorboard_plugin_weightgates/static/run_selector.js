@@ -33,8 +33,20 @@ export class RunSelector {
       h(
         "div",
         { class: "wg-runs-actions" },
-        h("button", { type: "button", class: "wg-link", text: "All", title: "Select the runs shown", onclick: () => onSelect(this.visible, true) }),
-        h("button", { type: "button", class: "wg-link", text: "None", title: "Deselect the runs shown", onclick: () => onSelect(this.visible, false) }),
+        h("button", {
+          type: "button",
+          class: "wg-link",
+          text: "All",
+          title: "Select the runs shown",
+          onclick: () => onSelect(this.visible, true),
+        }),
+        h("button", {
+          type: "button",
+          class: "wg-link",
+          text: "None",
+          title: "Deselect the runs shown",
+          onclick: () => onSelect(this.visible, false),
+        }),
         this.count,
       ),
       this.list,
@@ -56,14 +68,21 @@ export class RunSelector {
     replaceChildren(
       this.list,
       visible.map((run) => this.runItem(run, colors.get(run), isSelected(selection, run))),
-      visible.length === 0 && runs.length > 0 ? h("li", { class: "wg-runs-none", text: "No run matches the filter." }) : null,
+      visible.length === 0 && runs.length > 0
+        ? h("li", { class: "wg-runs-none", text: "No run matches the filter." })
+        : null,
     );
     const broken = Object.entries(errors ?? {});
     replaceChildren(
       this.problems,
       broken.length ? h("h3", { text: "Runs that could not be read" }) : null,
       broken.map(([run, why]) =>
-        h("p", { class: "wg-run-problem" }, h("span", { class: "wg-run-name", text: run }), h("span", { text: `: ${why}` })),
+        h(
+          "p",
+          { class: "wg-run-problem" },
+          h("span", { class: "wg-run-name", text: run }),
+          h("span", { text: `: ${why}` }),
+        ),
       ),
     );
   }
