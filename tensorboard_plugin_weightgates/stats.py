@@ -76,8 +76,8 @@ def gate_stats(
 
       * ``count``: every value, NaN and Inf included; ``nan_count``, ``inf_count`` as named.
       * ``mean``, ``std`` (population), ``min``, ``max``, ``mean_abs``, ``l2_norm`` and
-        ``near_zero_fraction`` cover the finite values only. With no finite value they are NaN,
-        except ``l2_norm``, which is 0 (the norm of nothing).
+        ``near_zero_fraction`` cover the finite values only. With no finite value they are NaN
+        (a diverged gate must not read as a norm of 0 on a chart).
       * ``units``: size of the gate's block of the last axis. ``dead_units``: units with at least
         one finite value whose finite values all satisfy ``|x| <= near_zero``; a unit with no
         finite value is broken, not dead, and shows up in ``nan_count``/``inf_count`` instead.
@@ -213,7 +213,11 @@ def _summarize(
         "min": minimum,
         "max": maximum,
         # sum x^2 = sum (x - shift)^2 + 2 shift sum (x - shift) + n shift^2, without a pass.
-        "l2_norm": tf.sqrt(tf.maximum(squares + shift * (2.0 * total + finite_count * shift), 0.0)),
+        "l2_norm": tf.where(
+            some,
+            tf.sqrt(tf.maximum(squares + shift * (2.0 * total + finite_count * shift), 0.0)),
+            nan,
+        ),
         "mean_abs": _per_gate(_sum_rows(magnitude)) / finite_count,
         "near_zero_fraction": near_count / finite_count,
         "units": tf.fill([gates], tf.constant(units, tf.float64)),

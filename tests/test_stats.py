@@ -32,7 +32,7 @@ def _reference(values, gates, bins, near_zero, previous=None) -> np.ndarray:
             units=units,
             nan_count=np.isnan(block).sum(),
             inf_count=np.isinf(block).sum(),
-            l2_norm=np.sqrt(np.sum(finite**2)),
+            l2_norm=np.sqrt(np.sum(finite**2)) if finite.size else np.nan,
             hist_low=0.0,
             hist_high=0.0,
         )
@@ -188,9 +188,8 @@ def test_constant_and_nonfinite_gates():
     assert constant[FIELDS["std"]] == 0.0
     assert (constant[FIELDS["hist_low"]], constant[FIELDS["hist_high"]]) == (2.5, 3.5)
     np.testing.assert_array_equal(constant[STATS:], [0, 0, 2, 0])
-    for name in ("mean", "std", "min", "max", "mean_abs", "near_zero_fraction"):
+    for name in ("mean", "std", "min", "max", "mean_abs", "l2_norm", "near_zero_fraction"):
         assert np.isnan(broken[FIELDS[name]]), name
-    assert broken[FIELDS["l2_norm"]] == 0.0
     assert (broken[FIELDS["hist_low"]], broken[FIELDS["hist_high"]]) == (0.0, 0.0)
     np.testing.assert_array_equal(broken[STATS:], 0)
     assert (broken[FIELDS["nan_count"]], broken[FIELDS["inf_count"]]) == (1, 1)
