@@ -2,8 +2,10 @@
 
 For each model (the demo model, and Bidirectional(LSTM(512))), times `fit` with no callback
 (the baseline), with WeightGatesCallback logging every 10 batches with probe-batch gradients,
-and with `keras.callbacks.TensorBoard(histogram_freq=1)`. Configurations are interleaved and
-repeated, and the median of each is used, because these machines are shared and noisy.
+and with `keras.callbacks.TensorBoard(histogram_freq=1)`. Each configuration fits twice with
+the same model and callbacks: the first fit includes one-off costs (tracing the logging
+functions), the second is the steady state of a long training. Configurations are interleaved
+and repeated, and the median of each is used, because these machines are shared and noisy.
 
     .venv/bin/python bench/bench_callback.py [--repeats 3] [--quick]
 """
@@ -51,16 +53,20 @@ def callbacks_for(config: str, logdir: str, x, y):
 CONFIGS = ("plain fit", "weightgates", "keras TensorBoard(histogram_freq=1)")
 
 
-def time_fit(make_model, config, x, y, batch_size, epochs) -> float:
+def time_fit(make_model, config, x, y, batch_size, epochs) -> tuple[float, float]:
+    """(first fit, second fit) wall times for one configuration."""
     keras.utils.set_random_seed(0)
     model = make_model(x.shape[1], x.shape[2])
     model.compile(optimizer="adam", loss="mse")
     model.fit(x[:batch_size], y[:batch_size], batch_size=batch_size, epochs=1, verbose=0)
+    times = []
     with tempfile.TemporaryDirectory() as logdir:
         callbacks = callbacks_for(config, logdir, x, y)
-        start = time.perf_counter()
-        model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=callbacks)
-        return time.perf_counter() - start
+        for _ in range(2):
+            start = time.perf_counter()
+            model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=callbacks)
+            times.append(time.perf_counter() - start)
+    return times[0], times[1]
 
 
 def bench(name, make_model, x, y, batch_size, epochs, repeats) -> None:
@@ -68,12 +74,18 @@ def bench(name, make_model, x, y, batch_size, epochs, repeats) -> None:
     for _ in range(repeats):
         for config in CONFIGS:
             times[config].append(time_fit(make_model, config, x, y, batch_size, epochs))
-    base = statistics.median(times["plain fit"])
+    first_base = statistics.median(t[0] for t in times["plain fit"])
+    steady_base = statistics.median(t[1] for t in times["plain fit"])
     batches = epochs * int(np.ceil(len(x) / batch_size))
-    print(f"\n{name}: {batches} batches, median of {repeats}, plain fit {base:.2f} s")
+    print(f"\n{name}: {batches} batches per fit, median of {repeats}")
+    print(f"  {'':40s} {'first fit':>18s} {'steady state':>20s}")
     for config in CONFIGS:
-        median = statistics.median(times[config])
-        print(f"  {config:40s} {median:7.2f} s   {median / base:5.3f}x plain fit")
+        first = statistics.median(t[0] for t in times[config])
+        steady = statistics.median(t[1] for t in times[config])
+        print(
+            f"  {config:40s} {first:6.2f} s {first / first_base:6.3f}x"
+            f" {steady:8.2f} s {steady / steady_base:6.3f}x"
+        )
 
 
 def main() -> None:
