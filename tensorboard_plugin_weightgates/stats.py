@@ -63,7 +63,8 @@ def gate_stats(
       values: a tensor whose last axis holds `gates` equal-width contiguous gate blocks, e.g. an
         LSTM kernel ``[input_dim, 4 * units]`` with ``gates=4`` or a GRU bias ``[3 * units]``
         with ``gates=3``. All other axes are rows. A scalar is one value of one unit. The last
-        axis must have a static size divisible by `gates`.
+        axis must divide into `gates` equal blocks; its size may be unknown when tracing, so
+        that one trace serves kernels of every shape.
       gates: number of gate blocks on the last axis (1 for a variable without gates).
       bins: number of equal-width histogram buckets.
       near_zero: threshold (>= 0) for ``near_zero_fraction`` and ``dead_units``, compared as
@@ -136,7 +137,7 @@ def _gate_view(values: tf.Tensor, gates: int) -> tf.Tensor:
         values = tf.reshape(values, [1, 1])
     width = values.shape[-1]
     if width is None:
-        raise ValueError(f"the last axis of values must have a static size, got {values.shape}")
+        return tf.reshape(values, [-1, gates, tf.shape(values)[-1] // gates])
     if width % gates:
         raise ValueError(
             f"the last axis of values ({width}) is not divisible by gates={gates}; "
@@ -174,8 +175,9 @@ def _summarize(
     variance of a tight cluster far from zero, like a forget-gate bias near 1, does not cancel
     away in float32.
     """
-    gates, units = x.shape[1], x.shape[2]
+    gates = x.shape[1]
     rows = tf.cast(tf.shape(x)[0], tf.float64)
+    units = tf.cast(tf.shape(x)[2], tf.float64)
 
     def keep(tensor: tf.Tensor, fill: float) -> tf.Tensor:
         return tf.where(finite, tensor, tf.cast(fill, x.dtype))
@@ -220,7 +222,7 @@ def _summarize(
         ),
         "mean_abs": _per_gate(_sum_rows(magnitude)) / finite_count,
         "near_zero_fraction": near_count / finite_count,
-        "units": tf.fill([gates], tf.constant(units, tf.float64)),
+        "units": tf.fill([gates], units),
         "dead_units": _per_gate(tf.cast(dead, tf.float64)),
         "nan_count": nan_count,
         "inf_count": count - finite_count - nan_count,

@@ -169,6 +169,7 @@ class GateLogger:
             [name == "update_size" for name in metadata.STAT_FIELDS] + [False] * self.options.bins
         )
         self._previous: list[tf.Tensor] | None = None
+        self._kernel_writers: dict = {}
         self._weights_fn = tf.function(self._write_weight_stats, autograph=False)
         self._gradients_fn = tf.function(self._write_gradient_stats, autograph=False)
 
@@ -243,56 +244,107 @@ class GateLogger:
         """`previous` holds the kernels at the last logged step; at the first step there are
         none, `has_previous` is False and update sizes are written as NaN."""
         kernels = self._read_kernels()
-        with self.writer.as_default():
-            for i, (group, kernel) in enumerate(zip(self.groups, kernels)):
-                per_gate = self._group_stats(group, kernel, previous[i], "weights")
-                per_gate = tf.where(
-                    tf.logical_or(has_previous, ~self._update_column),
-                    per_gate,
-                    tf.constant(float("nan"), tf.float64),
-                )
-                self._write_group_stats(group, per_gate, "weights", step, describe[i])
+        for i, (group, kernel) in enumerate(zip(self.groups, kernels)):
+            self._write_kernel(
+                group, "weights", kernel, previous[i], has_previous, describe[i], step
+            )
         return [tf.identity(k) for k in kernels]
 
     def _write_gradient_stats(self, step, gradients, describe):
         present = [
             (g, grad) for g, grad in zip(self.trainable_groups, gradients) if grad is not None
         ]
-        with self.writer.as_default():
-            for j, (group, gradient) in enumerate(present):
-                first = describe[j]
-                per_gate = self._group_stats(group, gradient[group.index], None, "gradients")
-                self._write_group_stats(group, per_gate, "gradients", step, first)
+        for j, (group, gradient) in enumerate(present):
+            kernel = gradient[group.index]
+            self._write_kernel(group, "gradients", kernel, kernel, False, describe[j], step)
 
-    def _group_stats(self, group, kernel, previous, kind):
-        return stats.gate_stats(
-            kernel,
-            gates=len(group.slices),
-            bins=self.options.bins,
-            near_zero=self.options.threshold(kind),
-            previous=previous,
+    def _write_kernel(self, group, kind, kernel, previous, has_previous, describe, step):
+        """Calls the kernel writer for this group's gate count and dtype on the kernel seen as
+        a matrix (rows x gates*units), with the group's tags and metadata as string tensors."""
+        dtype = stats.compute_dtype(kernel.dtype)
+        texts = self._texts(group, kind)
+        self._kernel_writer(len(group.slices), kind, dtype)(
+            _as_matrix(kernel, dtype),
+            _as_matrix(previous, dtype),
+            tf.convert_to_tensor(has_previous),
+            describe,
+            *texts,
+            step,
         )
 
-    def _write_group_stats(self, group, per_gate, kind, step, describe):
-        """Writes each gate's stats vector (and histogram); `describe` is a bool tensor: attach
-        the summary metadata (only the first write of a tag needs it)."""
-        for gate_index, info in enumerate(group.infos):
-            vector = per_gate[gate_index]
-            tf.summary.write(
-                metadata.stats_tag(info, kind),
-                vector,
-                step=step,
-                metadata=_described_if(describe, self._stats_metadata(info, kind)),
-            )
-            if self.options.write_histograms:
-                tf.summary.write(
-                    metadata.histogram_tag(info, kind),
-                    stats.histogram_tensor(vector),
-                    step=step,
-                    metadata=_described_if(
-                        describe, metadata.create_histogram_metadata(info, kind)
-                    ),
+    def _texts(self, group: KernelGroup, kind: str) -> tuple[np.ndarray, ...]:
+        """Tags and serialized metadata of the group's stats and histogram records, per gate."""
+        return (
+            np.array([metadata.stats_tag(info, kind) for info in group.infos], dtype=object),
+            np.array(
+                [self._stats_metadata(info, kind).SerializeToString() for info in group.infos],
+                dtype=object,
+            ),
+            np.array([metadata.histogram_tag(info, kind) for info in group.infos], dtype=object),
+            np.array(
+                [
+                    metadata.create_histogram_metadata(info, kind).SerializeToString()
+                    for info in group.infos
+                ],
+                dtype=object,
+            ),
+        )
+
+    def _kernel_writer(self, gates: int, kind: str, dtype: tf.DType):
+        """One compiled function per (gate count, kind, dtype), whatever the kernel's shape:
+        tracing is paid a few times per model instead of once per kernel, which kept large
+        models waiting for seconds at their first logged step."""
+        key = (gates, kind, dtype)
+        if key not in self._kernel_writers:
+            matrix = tf.TensorSpec([None, None], dtype)
+            flag = tf.TensorSpec([], tf.bool)
+            text = tf.TensorSpec([gates], tf.string)
+            signature = [
+                matrix,
+                matrix,
+                flag,
+                flag,
+                text,
+                text,
+                text,
+                text,
+                tf.TensorSpec([], tf.int64),
+            ]
+
+            def write(
+                kernel, previous, has_previous, describe, tags, metas, hist_tags, hist_metas, step
+            ):
+                per_gate = stats.gate_stats(
+                    kernel,
+                    gates=gates,
+                    bins=self.options.bins,
+                    near_zero=self.options.threshold(kind),
+                    previous=previous,
                 )
+                per_gate = tf.where(
+                    tf.logical_or(has_previous, ~self._update_column),
+                    per_gate,
+                    tf.constant(float("nan"), tf.float64),
+                )
+                metas = tf.where(describe, metas, "")
+                hist_metas = tf.where(describe, hist_metas, "")
+                with self.writer.as_default():
+                    for gate in range(gates):
+                        tf.summary.write(
+                            tags[gate], per_gate[gate], step=step, metadata=metas[gate]
+                        )
+                        if self.options.write_histograms:
+                            tf.summary.write(
+                                hist_tags[gate],
+                                stats.histogram_tensor(per_gate[gate]),
+                                step=step,
+                                metadata=hist_metas[gate],
+                            )
+
+            self._kernel_writers[key] = tf.function(
+                write, input_signature=signature, autograph=False
+            )
+        return self._kernel_writers[key]
 
     def _stats_metadata(self, info, kind):
         return metadata.create_stats_metadata(
@@ -321,8 +373,10 @@ class GateLogger:
                     )
 
 
-def _described_if(describe: tf.Tensor, summary_metadata) -> tf.Tensor:
-    return tf.where(describe, summary_metadata.SerializeToString(), b"")
+def _as_matrix(tensor: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
+    """The kernel as rows x last axis (a scalar is 1 x 1), the layout `gate_stats` splits."""
+    width = tensor.shape[-1] if tensor.shape.rank else 1
+    return tf.reshape(tf.cast(tensor, dtype), [-1, width])
 
 
 def _to_numpy(variable: Any) -> np.ndarray:
