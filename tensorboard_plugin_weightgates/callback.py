@@ -107,7 +107,9 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         if not _is_chief(self.model):
             return
         if self._writer is None:
-            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "train"))
+            self._writer = tf.summary.create_file_writer(
+                os.path.join(self.log_dir, "train"), max_queue=1000, flush_millis=5000
+            )
         if self._logger is None or self._logger.model is not self.model:
             self._logger = GateLogger(self.model, self._writer, self.layers, self.options)
             self._gradient_fn = None
@@ -136,6 +138,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         statistics = self.update_freq == EPOCH and self._last_logged_batch != self._batches
         if statistics or snapshot_now:
             self._log(statistics=statistics, snapshot_values=snapshot_now)
+        self._writer.flush()
 
     def on_train_end(self, logs=None):
         """Logs the final state, so the last step of training is always there to look at."""

@@ -149,6 +149,9 @@ def _kernel_index(members: Sequence[gates.GateSlice]) -> tuple:
 class GateLogger:
     """Writes per-gate records of one model to one summary writer.
 
+    Records are queued in the writer, which flushes on its own schedule (`flush_millis`,
+    `max_queue`) or on `writer.flush()`: a logged step never waits for the disk.
+
     Keeps the previous logged weights on their device to compute update sizes, so use one
     logger per model and writer for the whole training.
     """
@@ -196,7 +199,6 @@ class GateLogger:
             self._write_snapshots(
                 "weights", step, [(g, _to_numpy(g.variable)) for g in self.groups]
             )
-        self.writer.flush()
 
     def log_gradients(
         self,
@@ -221,7 +223,6 @@ class GateLogger:
             self._write_snapshots(
                 "gradients", step, [(groups[i], np.asarray(gradients[i])) for i in present]
             )
-        self.writer.flush()
 
     def gradient_pairs(self, grads_and_vars: Iterable[tuple[Any, Any]]) -> list[Any]:
         """Aligns (gradient, variable) pairs from any training loop with `trainable_groups`."""
