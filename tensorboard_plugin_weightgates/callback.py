@@ -8,16 +8,22 @@ read, so asynchronous training loops are not synchronised by the callback.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 import warnings
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import tensorflow as tf
 
-from tensorboard_plugin_weightgates import metadata
+from tensorboard_plugin_weightgates import gates, metadata
+from tensorboard_plugin_weightgates.probe import (
+    check_probe_batch,
+    compile_probe_gradients,
+    loss_metrics_paused,
+    model_strategy,
+)
 from tensorboard_plugin_weightgates.summary import (
     DEFAULT_GRADIENT_NEAR_ZERO,
     DEFAULT_NEAR_ZERO,
@@ -86,82 +92,111 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         self.log_dir = _writable_dir(log_dir)
         self.update_freq = _frequency("update_freq", update_freq, allow_none=False)
         self.snapshot_freq = _frequency("snapshot_freq", snapshot_freq, allow_none=True)
-        self.layers = _layer_selection(layers)
-        self.gradients = _probe_batch(gradients)
+        self.layers = None if layers is None else gates.check_layers(layers)
+        self.gradients = check_probe_batch(gradients)
         self.options = LogOptions(
-            bins=histogram_bins,
+            histogram_bins=histogram_bins,
             near_zero=near_zero,
             gradient_near_zero=gradient_near_zero,
             snapshot_max_cells=snapshot_max_cells,
             write_histograms=write_histograms,
         )
+        self._logged_model = None
         self._logger: GateLogger | None = None
         self._writer = None
         self._gradient_fn = None
+        self._first_step = 0
         self._batches = 0
         self._epoch_offset = 0
-        self._last_logged_batch = -1
-        self._last_snapshot_batch = None
+        self._last_decided = -1
+        self._last_stats_step = None
+        self._last_snapshot_step = None
 
     def on_train_begin(self, logs=None):
         if not _is_chief(self.model):
             return
+        if self._logged_model is not None and self._logged_model() is not self.model:
+            raise ValueError(
+                "WeightGatesCallback logs one model per run; create a new callback, with its "
+                f"own log_dir, for another model (log_dir={self.log_dir!r} holds the first)"
+            )
+        self._logged_model = weakref.ref(self.model)
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(
                 os.path.join(self.log_dir, "train"), max_queue=1000, flush_millis=5000
             )
-        if self._logger is None or self._logger.model is not self.model:
-            self._logger = GateLogger(self.model, self._writer, self.layers, self.options)
-            self._gradient_fn = None
-            if not self._logger.groups:
-                warnings.warn(
-                    "WeightGatesCallback: the model has no layer with weights matching "
-                    f"layers={self.layers!r}; nothing will be logged",
-                    stacklevel=2,
-                )
-        self._log(statistics=True, snapshot_values=self.snapshot_freq is not None, gradients=False)
+        self._first_step = self._step()
+        self._batches = self._epoch_offset = 0
+        self._last_decided = self._first_step
+        if self._start():
+            self._log(
+                statistics=True, snapshot_values=self.snapshot_freq is not None, gradients=False
+            )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_offset = self._batches
 
     def on_train_batch_end(self, batch, logs=None):
+        """Costs integer arithmetic on batches that are not logged: the global step is
+        counted here, and read from the optimizer only when logging."""
         self._batches = self._epoch_offset + batch + 1
-        if self.update_freq == EPOCH or self._logger is None:
+        if self.update_freq == EPOCH or self._writer is None:
             return
-        if self._batches // self.update_freq > self._last_logged_batch // self.update_freq:
-            self._log(statistics=True, snapshot_values=self._snapshot_due())
+        step = self._first_step + self._batches
+        if step // self.update_freq > self._last_decided // self.update_freq:
+            self._last_decided = step
+            if self._start():
+                self._log(statistics=True, snapshot_values=self._snapshot_due())
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._logger is None:
+        if self._writer is None or not self._start():
             return
         snapshot_now = self.snapshot_freq == EPOCH or self._snapshot_due()
-        statistics = self.update_freq == EPOCH and self._last_logged_batch != self._batches
-        if statistics or snapshot_now:
-            self._log(statistics=statistics, snapshot_values=snapshot_now)
+        self._log(statistics=self.update_freq == EPOCH, snapshot_values=snapshot_now)
         self._writer.flush()
 
     def on_train_end(self, logs=None):
         """Logs the final state, so the last step of training is always there to look at."""
-        if self._logger is None:
+        if self._writer is None or not self._start():
             return
-        statistics = self._last_logged_batch != self._batches
-        snapshot_now = self.snapshot_freq is not None and self._last_snapshot_batch != self._batches
-        if statistics or snapshot_now:
-            self._log(statistics=statistics, snapshot_values=snapshot_now)
+        self._log(statistics=True, snapshot_values=self.snapshot_freq is not None)
         self._writer.flush()
+
+    def _start(self) -> bool:
+        """Splits the model once it has weights: a model built lazily by its first batch (a
+        Sequential without an Input, a subclassed model) is split after that batch."""
+        if self._logger is not None:
+            return bool(self._logger.groups)
+        if not self.model.built:
+            return False
+        self._logger = GateLogger(self.model, self._writer, self.layers, self.options)
+        if not self._logger.groups:
+            warnings.warn(
+                "WeightGatesCallback: the model has no layer with weights matching "
+                f"layers={self.layers!r}; nothing will be logged",
+                stacklevel=3,
+            )
+        return bool(self._logger.groups)
+
+    def _step(self) -> int:
+        return int(self.model.optimizer.iterations.numpy())
 
     def _snapshot_due(self) -> bool:
         if not isinstance(self.snapshot_freq, int):
             return False
-        if self._last_snapshot_batch is None:
+        if self._last_snapshot_step is None:
             return True
-        return self._batches - self._last_snapshot_batch >= self.snapshot_freq
+        return self._step() - self._last_snapshot_step >= self.snapshot_freq
 
     def _log(self, statistics: bool, snapshot_values: bool, gradients: bool = True) -> None:
-        """Logs at the current global step; `statistics` is False when this step's statistics
-        were written already and only its snapshot is still due. Gradients are not probed
-        before the first training step, when the compiled loss is not built yet."""
-        step = int(self.model.optimizer.iterations.numpy())
+        """Logs what is still missing at the current global step: a step already logged (the
+        end of one epoch and the start of the next `fit`) is never written twice. Gradients
+        are not probed before the first training step, when the compiled loss is not built."""
+        step = self._step()
+        statistics = statistics and step != self._last_stats_step
+        snapshot_values = snapshot_values and step != self._last_snapshot_step
+        if not (statistics or snapshot_values):
+            return
         self._logger.log_weights(step, statistics=statistics, snapshot_values=snapshot_values)
         if gradients and self.gradients is not None and self._logger.trainable_groups:
             self._logger.log_gradients(
@@ -170,89 +205,23 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
                 statistics=statistics,
                 snapshot_values=snapshot_values,
             )
-        self._last_logged_batch = self._batches
+        if statistics:
+            self._last_stats_step = step
         if snapshot_values:
-            self._last_snapshot_batch = self._batches
+            self._last_snapshot_step = step
 
     def _probe_gradients(self) -> list[Any]:
         if self._gradient_fn is None:
-            self._gradient_fn = _compile_probe_gradients(self.model, self._logger)
-        with _loss_metrics_paused(self.model):
+            variables = [g.variable for g in self._logger.trainable_groups]
+            self._gradient_fn = compile_probe_gradients(self.model, variables)
+        with loss_metrics_paused(self.model):
             return list(self._gradient_fn(*self.gradients))
-
-
-def _compile_probe_gradients(model, logger: GateLogger):
-    """A tf.function giving the compiled loss's gradient on the probe batch for each logged
-    variable, in inference mode so that probing never changes the model (dropout, batch-norm).
-
-    It runs in the replica context of the model's strategy (distributed variables have no
-    gradient outside it): each replica takes the whole probe batch, with the loss scaled by
-    1/replicas as in a training step, so the summed result is the probe batch's gradient.
-    """
-    variables = [g.variable for g in logger.trainable_groups]
-    strategy = _strategy(model)
-
-    def replica_gradients(x, y, sample_weight):
-        with tf.GradientTape() as tape:
-            y_pred = model(x, training=False)
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
-        gradients = tape.gradient(loss, variables)
-        return [None if g is None else tf.convert_to_tensor(g) for g in gradients]
-
-    @tf.function
-    def probe(x, y, sample_weight=None):
-        per_replica = strategy.run(replica_gradients, args=(x, y, sample_weight))
-        return [
-            None if g is None else strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None)
-            for g in per_replica
-        ]
-
-    return probe
-
-
-def _strategy(model) -> tf.distribute.Strategy:
-    return getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
-
-
-class _NoMetric:
-    def update_state(self, *args, **kwargs):
-        return None
-
-
-@contextlib.contextmanager
-def _loss_metrics_paused(model):
-    """Keeps the probe's loss out of the model's loss metrics while the probe is traced.
-
-    `compute_loss` also feeds the loss to the loss-tracking metrics (tf-keras always, Keras 3
-    for multi-output models): the probe would shift the training loss users see, and such
-    updates are refused in the cross-replica context of a `tf.distribute` strategy. Both
-    frameworks keep those metrics on a private attribute of the compiled loss, swapped here
-    for the duration of the call (the traced graph then never references them).
-    """
-    saved = []
-    compile_loss = getattr(model, "_compile_loss", None)
-    if compile_loss is not None and getattr(compile_loss, "_metrics", None):
-        saved.append((compile_loss, "_metrics", compile_loss._metrics))
-        compile_loss._metrics = [None] * len(compile_loss._metrics)
-    container = getattr(model, "compiled_loss", None)
-    if container is not None and hasattr(container, "_total_loss_mean"):
-        saved.append((container, "_total_loss_mean", container._total_loss_mean))
-        container._total_loss_mean = _NoMetric()
-        per_output = getattr(container, "_per_output_metrics", None)
-        if per_output:
-            saved.append((container, "_per_output_metrics", per_output))
-            container._per_output_metrics = [None] * len(per_output)
-    try:
-        yield
-    finally:
-        for owner, name, value in saved:
-            setattr(owner, name, value)
 
 
 def _is_chief(model) -> bool:
     """Under a multi-worker strategy only the chief writes; single-host strategies (Mirrored,
     OneDevice) run callbacks once, in the cross-replica context, so they always write."""
-    return bool(getattr(_strategy(model).extended, "should_checkpoint", True))
+    return bool(getattr(model_strategy(model).extended, "should_checkpoint", True))
 
 
 def _writable_dir(log_dir: Any) -> str:
@@ -281,44 +250,3 @@ def _frequency(name: str, value: Any, allow_none: bool) -> int | str | None:
         return value
     allowed = '"epoch", "batch" or an integer >= 1' + (" or None" if allow_none else "")
     raise ValueError(f"{name} must be {allowed}, got {value!r}")
-
-
-def _layer_selection(layers: Any) -> list[Any] | None:
-    if layers is None:
-        return None
-    if isinstance(layers, (str, type)):
-        layers = [layers]
-    if not isinstance(layers, (list, tuple)) or not layers:
-        raise ValueError(
-            f"layers must be None or a non-empty list of layer names and classes, got {layers!r}"
-        )
-    for item in layers:
-        if not isinstance(item, (str, type)) or item == "":
-            raise ValueError(
-                f"layers must hold layer names (str) or layer classes, got {item!r} in {layers!r}"
-            )
-    return list(layers)
-
-
-def _probe_batch(gradients: Any) -> tuple | None:
-    if gradients is None:
-        return None
-    if not isinstance(gradients, (tuple, list)) or len(gradients) not in (2, 3):
-        raise ValueError(
-            "gradients must be None or a probe batch (x, y) or (x, y, sample_weight), "
-            f"got {_describe(gradients)}"
-        )
-    try:
-        batch = tuple(tf.nest.map_structure(tf.convert_to_tensor, list(gradients)))
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"gradients: the probe batch cannot be made tensors: {error}") from error
-    x = tf.nest.flatten(batch[0])
-    if not x or x[0].shape.rank == 0 or x[0].shape[0] == 0:
-        raise ValueError("gradients: the probe batch x must hold at least one sample")
-    return batch
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of length {len(value)}"
-    return repr(value)[:80]

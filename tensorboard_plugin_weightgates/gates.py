@@ -158,17 +158,6 @@ def _wrapped(layer: Any) -> Iterator[Any]:
             yield from _wrapped(cell)
 
 
-def gated(layer: Any) -> bool:
-    """True if `layer` (or, for a model, any layer in it) is a recurrent layer split per gate.
-
-    Decided from the layer's structure alone, so it also answers for layers not yet built.
-    ``SimpleRNN`` has no gates and answers False.
-    """
-    if _is_container(layer):
-        return any(gated(inner) for inner in layer.layers)
-    return any(_cell_gates(unit.obj) not in (None, NO_GATES) for unit in _units(layer))
-
-
 def _short_name(variable: Any) -> str:
     """The variable's own name: Keras 3 gives ``kernel``, tf-keras ``scope/kernel:0``."""
     return re.sub(r":\d+$", "", variable.name).rsplit("/", 1)[-1]
@@ -325,14 +314,24 @@ def _matches(entry: str | type, path: str, layer: Any, ancestors: tuple) -> bool
     return any(isinstance(obj, entry) for obj in objects)
 
 
-def _check_layers_argument(layers: Any) -> list[str | type]:
-    if isinstance(layers, (str, type)) or not isinstance(layers, Iterable):
+def check_layers(layers: Any) -> list[str | type]:
+    """Validates a `layers=` selection (see `split_model`) and returns it as a list; a single
+    name or class is taken as a list of one.
+
+    Raises:
+      ValueError: naming the bad value and what is allowed.
+    """
+    if isinstance(layers, (str, type)):
+        layers = [layers]
+    if not isinstance(layers, Iterable) or isinstance(layers, (bytes, dict)):
         raise ValueError(
             f"layers must be None or a list of layer names and/or layer classes, got {layers!r}"
         )
     entries = list(layers)
+    if not entries:
+        raise ValueError("layers must be None (every layer) or a non-empty list, got []")
     for entry in entries:
-        if not isinstance(entry, (str, type)):
+        if not isinstance(entry, (str, type)) or entry == "":
             raise ValueError(
                 f"layers entries must be layer names (str) or layer classes, got {entry!r}"
             )
@@ -365,7 +364,7 @@ def split_model(model: Any, layers: Sequence[str | type] | None = None) -> list[
             f"split_model() takes a Keras model, got {type(model).__name__} "
             f"{getattr(model, 'name', '')!r}; use split_layer() for a single layer"
         )
-    entries = None if layers is None else _check_layers_argument(layers)
+    entries = None if layers is None else check_layers(layers)
     seen: set[int] = set()
     used: set[int] = set()
     chosen = []

@@ -277,9 +277,7 @@ def parse_stats_tensor(values: np.ndarray, bins: int) -> dict[str, Any]:
         raise FormatError(
             f"stats tensor has shape {values.shape}, expected ({stats_vector_length(bins)},)"
         )
-    record: dict[str, Any] = {
-        name: float(values[i]) for i, name in enumerate(STAT_FIELDS)
-    }
+    record: dict[str, Any] = {name: float(values[i]) for i, name in enumerate(STAT_FIELDS)}
     record["counts"] = values[len(STAT_FIELDS) :]
     return record
 

@@ -35,7 +35,7 @@ class LogOptions:
     `gradient_near_zero` the same for gradients, which are orders of magnitude smaller.
     """
 
-    bins: int = metadata.DEFAULT_BINS
+    histogram_bins: int = metadata.DEFAULT_BINS
     near_zero: float = DEFAULT_NEAR_ZERO
     gradient_near_zero: float = DEFAULT_GRADIENT_NEAR_ZERO
     snapshot_max_cells: int = metadata.DEFAULT_SNAPSHOT_MAX_CELLS
@@ -50,7 +50,7 @@ class LogOptions:
 
 def validate_options(options: LogOptions) -> None:
     """Raises ValueError naming the first bad option, its value and what is allowed."""
-    _check_int("histogram_bins", options.bins, minimum=2)
+    _check_int("histogram_bins", options.histogram_bins, minimum=2)
     _check_int("snapshot_max_cells", options.snapshot_max_cells, minimum=1)
     _check_threshold("near_zero", options.near_zero)
     _check_threshold("gradient_near_zero", options.gradient_near_zero)
@@ -163,18 +163,25 @@ class GateLogger:
         layers: Sequence[Any] | None = None,
         options: LogOptions | None = None,
     ):
-        self.model = model
+        self._model = weakref.ref(model)
         self.writer = writer
         self.options = options or LogOptions()
         self.groups = group_kernels(gates.split_model(model, layers=layers))
         self._described: set = set()
         self._update_column = np.array(
-            [name == "update_size" for name in metadata.STAT_FIELDS] + [False] * self.options.bins
+            [name == "update_size" for name in metadata.STAT_FIELDS]
+            + [False] * self.options.histogram_bins
         )
         self._previous: list[tf.Tensor] | None = None
         self._kernel_writers: dict = {}
         self._weights_fn = tf.function(self._write_weight_stats, autograph=False)
         self._gradients_fn = tf.function(self._write_gradient_stats, autograph=False)
+
+    @property
+    def model(self) -> Any:
+        """The logged model; held weakly, so that caching a logger per model (as the
+        custom-loop functions do) never keeps a model alive."""
+        return self._model()
 
     @property
     def trainable_groups(self) -> list[KernelGroup]:
@@ -318,7 +325,7 @@ class GateLogger:
                 per_gate = stats.gate_stats(
                     kernel,
                     gates=gates,
-                    bins=self.options.bins,
+                    bins=self.options.histogram_bins,
                     near_zero=self.options.threshold(kind),
                     previous=previous,
                 )
@@ -349,7 +356,7 @@ class GateLogger:
 
     def _stats_metadata(self, info, kind):
         return metadata.create_stats_metadata(
-            info, kind, bins=self.options.bins, near_zero=self.options.threshold(kind)
+            info, kind, bins=self.options.histogram_bins, near_zero=self.options.threshold(kind)
         )
 
     def _write_snapshots(self, kind: str, step: int, arrays) -> None:
@@ -387,36 +394,21 @@ def _to_numpy(variable: Any) -> np.ndarray:
 _loggers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _logger_for(model: Any, writer: tf.summary.SummaryWriter | None, **options) -> GateLogger:
-    """One logger per (model, writer), so update sizes carry over between calls."""
-    writer = writer or _default_writer()
+def _logger_for(model: Any, writer: tf.summary.SummaryWriter, **options: Any) -> GateLogger:
+    """One logger per (model, writer, options), so update sizes carry over between calls."""
+    layers = options.pop("layers", None)
+    layers = None if layers is None else tuple(gates.check_layers(layers))
     per_model = _loggers.setdefault(model, {})
-    key = (id(writer), tuple(sorted(options.items())))
+    key = (id(writer), layers, tuple(sorted(options.items())))
     if key not in per_model:
-        layers = options.pop("layers", None)
         per_model[key] = GateLogger(model, writer, layers=layers, options=LogOptions(**options))
     return per_model[key]
-
-
-def _default_writer() -> tf.summary.SummaryWriter:
-    writer = (
-        tf.summary.experimental.get_default_writer()
-        if hasattr(tf.summary.experimental, "get_default_writer")
-        else None
-    )
-    if writer is None:
-        raise ValueError(
-            "writer is None and no default summary writer is set; pass "
-            "writer=tf.summary.create_file_writer(logdir) or call inside "
-            "`with writer.as_default():`"
-        )
-    return writer
 
 
 def log_weights(
     model: Any,
     step: int,
-    writer: tf.summary.SummaryWriter | None = None,
+    writer: tf.summary.SummaryWriter,
     snapshot: bool = True,
     **options: Any,
 ) -> None:
@@ -425,9 +417,10 @@ def log_weights(
     Args:
       model: a built Keras model (Keras 3 or tf-keras).
       step: the global step (for example `optimizer.iterations`).
-      writer: a `tf.summary` writer; default: the writer set with `writer.as_default()`.
+      writer: a `tf.summary` writer, e.g. `tf.summary.create_file_writer("logs/run1/train")`;
+        it flushes on its own schedule, or call `writer.flush()`.
       snapshot: also write the values, block-reduced, for the heatmaps.
-      **options: `layers`, and the fields of `LogOptions` (`bins`, `near_zero`,
+      **options: `layers`, and the fields of `LogOptions` (`histogram_bins`, `near_zero`,
         `gradient_near_zero`, `snapshot_max_cells`, `write_histograms`).
 
     Example:
@@ -446,7 +439,7 @@ def log_gradients(
     model: Any,
     grads_and_vars: Iterable[tuple[Any, Any]],
     step: int,
-    writer: tf.summary.SummaryWriter | None = None,
+    writer: tf.summary.SummaryWriter,
     snapshot: bool = False,
     **options: Any,
 ) -> None:

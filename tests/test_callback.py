@@ -11,7 +11,14 @@ from tensorboard import context as tb_context
 from tensorboard.backend.event_processing import data_provider as tb_data_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 
-from tensorboard_plugin_weightgates import WeightGatesCallback, gates, metadata, snapshot
+from tensorboard_plugin_weightgates import (
+    WeightGatesCallback,
+    gates,
+    log_gradients,
+    log_weights,
+    metadata,
+    snapshot,
+)
 
 pytestmark = pytest.mark.keras
 keras = tf.keras
@@ -267,7 +274,7 @@ def test_misspelt_layer_name_fails_with_the_model_layers(tmp_path):
         ({"update_freq": True}, "update_freq must be"),
         ({"snapshot_freq": -3}, "snapshot_freq must be"),
         ({"layers": []}, "layers must be"),
-        ({"layers": [3]}, "layers must hold"),
+        ({"layers": [3]}, "layers entries must be"),
         ({"gradients": (1,)}, "gradients must be"),
         ({"gradients": "probe"}, "gradients must be"),
         ({"histogram_bins": 1}, "histogram_bins must be"),
@@ -335,3 +342,66 @@ def test_mirrored_strategy_writes_once_the_whole_probe_gradient(tmp_path):
         np.testing.assert_allclose(
             logged[key].reshape(expected.shape), expected, rtol=1e-4, atol=1e-6
         )
+
+
+def logged_steps(logdir: str, kind: str = "weights") -> set:
+    """The distinct step lists of every stats tag of a kind."""
+    stats_tags = read_logdir(logdir, metadata.PLUGIN_NAME)["train"]
+    return {
+        tuple(step for step, _ in series)
+        for content, series in stats_tags.values()
+        if metadata.parse_stats_content(content).kind == kind
+    }
+
+
+def test_model_built_by_its_first_batch_is_logged(tmp_path):
+    model = keras.Sequential([keras.layers.LSTM(3), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = data(16)
+    callback = WeightGatesCallback(log_dir=str(tmp_path), update_freq=1)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+    assert logged_steps(str(tmp_path)) == {(1, 2)}
+
+
+def test_repeated_fit_never_logs_a_step_twice(tmp_path):
+    model = small_model()
+    x, y = data(16)
+    callback = WeightGatesCallback(log_dir=str(tmp_path), update_freq=1)
+    for _ in range(2):
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+    assert logged_steps(str(tmp_path)) == {(0, 1, 2, 3, 4)}
+
+
+def test_callback_refuses_a_second_model(tmp_path):
+    x, y = data(8)
+    callback = WeightGatesCallback(log_dir=str(tmp_path))
+    small_model().fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+    with pytest.raises(ValueError, match="one model per run"):
+        small_model().fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+
+
+def test_custom_loop_functions(tmp_path):
+    model = small_model()
+    x, y = data(8)
+    writer = tf.summary.create_file_writer(str(tmp_path / "train"))
+    optimizer = keras.optimizers.SGD(0.1)
+    for step in range(3):
+        with tf.GradientTape() as tape:
+            loss = keras.losses.MeanSquaredError()(y, model(x, training=True))
+        pairs = list(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        optimizer.apply_gradients(pairs)
+        log_weights(model, step, writer, layers=["gru"], snapshot=step == 2)
+        log_gradients(model, pairs, step, writer, layers=["gru"])
+    writer.flush()
+    stats_tags = read_logdir(str(tmp_path), metadata.PLUGIN_NAME)["train"]
+    layers = {metadata.parse_stats_content(c).info.layer for c, _ in stats_tags.values()}
+    assert layers == {"gru"}
+    assert logged_steps(str(tmp_path), "weights") == {(0, 1, 2)}
+    assert logged_steps(str(tmp_path), "gradients") == {(0, 1, 2)}
+    updates = [
+        metadata.parse_stats_tensor(series[-1][1], metadata.DEFAULT_BINS)["update_size"]
+        for content, series in stats_tags.values()
+        if metadata.parse_stats_content(content).kind == "weights"
+    ]
+    assert all(np.isfinite(u) and u > 0 for u in updates if not np.isnan(u))
+    assert any(np.isfinite(u) for u in updates)

@@ -399,28 +399,8 @@ def test_values_are_read_at_each_access():
     np.testing.assert_array_equal(piece.values, np.full((FEATURES, 2), 0.5, np.float32))
 
 
-def test_unbuilt_layer_has_no_slices_but_is_known_to_be_gated():
-    layer = layers.Bidirectional(layers.LSTM(2))
-    assert gates.split_layer(layer) == []
-    assert gates.gated(layer)
-
-
-@pytest.mark.parametrize(
-    "make, expected",
-    [
-        (lambda: layers.LSTM(2), True),
-        (lambda: layers.RNN(layers.GRUCell(2)), True),
-        (lambda: layers.ConvLSTM2D(2, 2), True),
-        (lambda: layers.TimeDistributed(layers.LSTM(2)), True),
-        (lambda: layers.RNN([layers.SimpleRNNCell(2), layers.LSTMCell(2)]), True),
-        (lambda: layers.SimpleRNN(2), False),
-        (lambda: layers.Dense(2), False),
-        (lambda: keras.Sequential([layers.Dense(2), keras.Sequential([layers.GRU(2)])]), True),
-        (lambda: keras.Sequential([layers.Dense(2)]), False),
-    ],
-)
-def test_gated(make, expected):
-    assert gates.gated(make()) is expected
+def test_unbuilt_layer_has_no_slices():
+    assert gates.split_layer(layers.Bidirectional(layers.LSTM(2))) == []
 
 
 def test_repeated_variable_names_get_unique_kernel_names():
@@ -498,11 +478,17 @@ def test_layers_filter_rejects_names_that_select_nothing(mixed_model):
         gates.split_model(mixed_model, layers=["embedding", "lstm"])
 
 
-@pytest.mark.parametrize("selection", ["embedding", [3], layers.GRU])
+@pytest.mark.parametrize("selection", [[3], [], [""], 3, {"embedding": 1}])
 def test_layers_filter_rejects_malformed_arguments(selection):
-    model = keras.Sequential([layers.Dense(2, name="embedding")])
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(2, name="embedding")])
     with pytest.raises(ValueError, match="layers"):
         gates.split_model(model, layers=selection)
+
+
+@pytest.mark.parametrize("selection", ["embedding", layers.Dense])
+def test_layers_filter_takes_a_single_name_or_class(selection):
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(2, name="embedding")])
+    assert _layers_of(gates.split_model(model, layers=selection)) == ["embedding"]
 
 
 def test_split_layer_and_split_model_refuse_the_other_kind():

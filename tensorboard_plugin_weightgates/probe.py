@@ -1,0 +1,112 @@
+"""Gradients of the compiled loss on a fixed probe batch, for the callback's `gradients=`.
+
+A probe shows how the loss would pull every gate at a logged step, on a batch of the user's
+choice, at the cost of one extra forward and backward pass per logged step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import tensorflow as tf
+
+
+def compile_probe_gradients(model, variables: Sequence[Any]):
+    """A tf.function giving the compiled loss's gradient on the probe batch for each logged
+    variable, in inference mode so that probing never changes the model (dropout, batch-norm).
+
+    It runs in the replica context of the model's strategy (distributed variables have no
+    gradient outside it): each replica takes the whole probe batch, with the loss scaled by
+    1/replicas as in a training step, so one replica's result times the number of replicas is
+    the probe batch's gradient. Taking it locally needs no collective, so it never waits for
+    workers that do not log.
+    """
+    strategy = model_strategy(model)
+
+    def replica_gradients(x, y, sample_weight):
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=False)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+        gradients = tape.gradient(loss, variables)
+        return [None if g is None else tf.convert_to_tensor(g) for g in gradients]
+
+    @tf.function
+    def probe(x, y, sample_weight=None):
+        per_replica = strategy.run(replica_gradients, args=(x, y, sample_weight))
+        replicas = float(strategy.num_replicas_in_sync)
+        return [
+            None if g is None else strategy.experimental_local_results(g)[0] * replicas
+            for g in per_replica
+        ]
+
+    return probe
+
+
+def model_strategy(model) -> tf.distribute.Strategy:
+    return getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+
+
+class _NoMetric:
+    def update_state(self, *args, **kwargs):
+        return None
+
+
+@contextlib.contextmanager
+def loss_metrics_paused(model):
+    """Keeps the probe's loss out of the model's loss metrics while the probe is traced.
+
+    `compute_loss` also feeds the loss to the loss-tracking metrics (tf-keras always, Keras 3
+    for multi-output models): the probe would shift the training loss users see, and such
+    updates are refused in the cross-replica context of a `tf.distribute` strategy. Both
+    frameworks keep those metrics on a private attribute of the compiled loss, swapped here
+    for the duration of the call (the traced graph then never references them).
+    """
+    saved = []
+    compile_loss = getattr(model, "_compile_loss", None)
+    if compile_loss is not None and getattr(compile_loss, "_metrics", None):
+        saved.append((compile_loss, "_metrics", compile_loss._metrics))
+        compile_loss._metrics = [None] * len(compile_loss._metrics)
+    container = getattr(model, "compiled_loss", None)
+    if container is not None and hasattr(container, "_total_loss_mean"):
+        saved.append((container, "_total_loss_mean", container._total_loss_mean))
+        container._total_loss_mean = _NoMetric()
+        per_output = getattr(container, "_per_output_metrics", None)
+        if per_output:
+            saved.append((container, "_per_output_metrics", per_output))
+            container._per_output_metrics = [None] * len(per_output)
+    try:
+        yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
+
+
+def check_probe_batch(gradients: Any) -> tuple | None:
+    """Validates the callback's `gradients=` probe batch and converts it to tensors once.
+
+    Raises:
+      ValueError: naming the argument, the value and what is allowed.
+    """
+    if gradients is None:
+        return None
+    if not isinstance(gradients, (tuple, list)) or len(gradients) not in (2, 3):
+        raise ValueError(
+            "gradients must be None or a probe batch (x, y) or (x, y, sample_weight), "
+            f"got {_describe(gradients)}"
+        )
+    try:
+        batch = tuple(tf.nest.map_structure(tf.convert_to_tensor, list(gradients)))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"gradients: the probe batch cannot be made tensors: {error}") from error
+    x = tf.nest.flatten(batch[0])
+    if not x or x[0].shape.rank == 0 or x[0].shape[0] == 0:
+        raise ValueError("gradients: the probe batch x must hold at least one sample")
+    return batch
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return repr(value)[:80]
