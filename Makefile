@@ -30,6 +30,7 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check tensorboard_plugin_weightgates tests bench demo setup.py
 
 frontend:
 	node frontend/build.mjs

@@ -17,12 +17,12 @@ setuptools.setup(
     packages=["tensorboard_plugin_weightgates"],
     package_data={"tensorboard_plugin_weightgates": ["static/*", "static/**/*"]},
     install_requires=[
-        "tensorboard>=2.21,<2.22",
+        "tensorboard>=2.21",
         "numpy",
         "protobuf",
         "werkzeug",
     ],
-    extras_require={"tensorflow": ["tensorflow>=2.21,<2.22"]},
+    extras_require={"tensorflow": ["tensorflow>=2.21"]},
     entry_points={
         "tensorboard_plugins": [
             "weightgates = tensorboard_plugin_weightgates.loader:WeightGatesLoader",
