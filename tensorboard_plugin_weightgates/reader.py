@@ -370,6 +370,12 @@ def read_snapshot(
             f"{kind} of kernel {kernel.kernel!r} of layer {kernel.layer!r} have no snapshot at "
             f"step {step}; they have {len(steps)} snapshot steps from {steps[0]} to {steps[-1]}"
         )
+    if any(datum is None for datum in data):
+        # TensorBoard's sampling replaced the step between two reads (live training).
+        raise NotFoundError(
+            f"{kind} snapshot of kernel {kernel.kernel!r} at step {step} was just replaced by "
+            "newer data; reload"
+        )
     arrays = [metadata.parse_snapshot_tensor(datum.numpy) for datum in data]
     if len({a.shape[1] for a in arrays}) != 1:
         raise metadata.FormatError(
