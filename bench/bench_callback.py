@@ -1,8 +1,9 @@
 """Training overhead of WeightGatesCallback, as wall-time ratios over plain `fit` in one run.
 
 For each model (the demo model, and Bidirectional(LSTM(512))), times `fit` with no callback
-(the baseline), with WeightGatesCallback logging every 10 batches with probe-batch gradients,
-and with `keras.callbacks.TensorBoard(histogram_freq=1)`. Each configuration fits twice with
+(the baseline); with WeightGatesCallback logging every 10 batches weights only, weights and the
+training step's own gradients (`gradients="train"`), and weights and probe-batch gradients; and
+with `keras.callbacks.TensorBoard(histogram_freq=1)`. Each configuration fits twice with
 the same model and callbacks: the first fit includes one-off costs (tracing the logging
 functions), the second is the steady state of a long training. Configurations are interleaved
 and repeated, and the median of each is used, because these machines are shared and noisy.
@@ -43,14 +44,23 @@ def big_model(steps: int, features: int):
 def callbacks_for(config: str, logdir: str, x, y):
     if config == "plain fit":
         return []
-    if config == "weightgates":
-        return [WeightGatesCallback(log_dir=logdir, update_freq=10, gradients=(x[:32], y[:32]))]
     if config == "keras TensorBoard(histogram_freq=1)":
         return [keras.callbacks.TensorBoard(log_dir=logdir, histogram_freq=1)]
-    raise ValueError(config)
+    gradients = {
+        "weightgates, weights only": None,
+        'weightgates, gradients="train"': "train",
+        "weightgates, probe gradients": (x[:32], y[:32]),
+    }[config]
+    return [WeightGatesCallback(log_dir=logdir, update_freq=10, gradients=gradients)]
 
 
-CONFIGS = ("plain fit", "weightgates", "keras TensorBoard(histogram_freq=1)")
+CONFIGS = (
+    "plain fit",
+    "weightgates, weights only",
+    'weightgates, gradients="train"',
+    "weightgates, probe gradients",
+    "keras TensorBoard(histogram_freq=1)",
+)
 
 
 def time_fit(make_model, config, x, y, batch_size, epochs) -> tuple[float, float]:

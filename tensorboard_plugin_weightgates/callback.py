@@ -4,6 +4,12 @@ The callback derives from `tf.keras.callbacks.Callback`, which follows TensorFlo
 between Keras 3 and tf-keras (`TF_USE_LEGACY_KERAS=1`), so it fits whichever `model.fit` the
 user runs. Batches that are not logged cost one integer comparison in Python: no tensor is
 read, so asynchronous training loops are not synchronised by the callback.
+
+Gradients come from one of two sources: a probe batch (`probe`), one extra forward and backward
+pass per logged step on a batch of the user's choice; or the training step itself
+(`train_gradients`), the gradient the optimizer applies, computed and written inside Keras'
+compiled training function on logged steps only. In that mode the weights' statistics are
+written there too, after the update, so logged batches do not call back to the host either.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from tensorboard_plugin_weightgates import gates, metadata
+from tensorboard_plugin_weightgates import gates, metadata, train_gradients
 from tensorboard_plugin_weightgates.probe import (
     check_probe_batch,
     compile_probe_gradients,
@@ -32,6 +38,7 @@ from tensorboard_plugin_weightgates.summary import (
 )
 
 EPOCH = "epoch"
+TRAIN = "train"
 
 
 class WeightGatesCallback(tf.keras.callbacks.Callback):
@@ -49,7 +56,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
     from tensorboard_plugin_weightgates import WeightGatesCallback
 
     model.fit(x, y, epochs=5, callbacks=[
-        WeightGatesCallback(log_dir="logs/run1", update_freq=10, gradients=(x[:64], y[:64]))])
+        WeightGatesCallback(log_dir="logs/run1", update_freq=10, gradients="train")])
     ```
     then `tensorboard --logdir logs`.
 
@@ -63,9 +70,12 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
       layers: None for every layer with weights, or a list of layer names (a name or a path
         such as `"encoder/lstm"`) and/or layer classes (`keras.layers.LSTM` also matches it
         inside `Bidirectional`).
-      gradients: None; or a probe batch `(x, y)` or `(x, y, sample_weight)`: at each logged
-        step, the gradient of the compiled loss on that batch (inference mode: dropout off,
-        batch-norm statistics untouched) with respect to every logged trainable variable.
+      gradients: None; `"train"`: at each logged step, the gradient the optimizer applies on
+        that step's training batch (unscaled, aggregated across replicas, after clipping; see
+        `train_gradients`), computed inside the compiled training step at no cost on other
+        steps; or a probe batch `(x, y)` or `(x, y, sample_weight)`: at each logged step, the
+        gradient of the compiled loss on that batch (inference mode: dropout off, batch-norm
+        statistics untouched), at the cost of one forward and backward pass.
       histogram_bins: number of equal-width buckets per gate histogram.
       write_histograms: also write each gate as a standard TensorBoard histogram (tags under
         `weightgates/`), for TensorBoard's own Time Series tab.
@@ -80,7 +90,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         update_freq: int | str = EPOCH,
         snapshot_freq: int | str | None = EPOCH,
         layers: Sequence[Any] | None = None,
-        gradients: tuple | None = None,
+        gradients: str | tuple | None = None,
         histogram_bins: int = metadata.DEFAULT_BINS,
         write_histograms: bool = True,
         near_zero: float = DEFAULT_NEAR_ZERO,
@@ -93,7 +103,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         self.update_freq = _frequency("update_freq", update_freq, allow_none=False)
         self.snapshot_freq = _frequency("snapshot_freq", snapshot_freq, allow_none=True)
         self.layers = None if layers is None else gates.check_layers(layers)
-        self.gradients = check_probe_batch(gradients)
+        self.gradients = _gradient_source(gradients)
         self.options = LogOptions(
             histogram_bins=histogram_bins,
             near_zero=near_zero,
@@ -105,6 +115,9 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         self._logger: GateLogger | None = None
         self._writer = None
         self._gradient_fn = None
+        self._train_step: train_gradients.TrainStepLogger | None = None
+        self._attached = False
+        self._last_gradient_snapshot_step = None
         self._first_step = 0
         self._batches = 0
         self._epoch_offset = 0
@@ -128,25 +141,35 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         self._first_step = self._step()
         self._batches = self._epoch_offset = 0
         self._last_decided = self._first_step
+        self._attached = False
         if self._start():
+            self._attach_train_gradients()
             self._log(
                 statistics=True, snapshot_values=self.snapshot_freq is not None, gradients=False
             )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_offset = self._batches
+        if self._attached and self.update_freq == EPOCH:
+            self._train_step.expect_step(self._epoch_end_step())
 
     def on_train_batch_end(self, batch, logs=None):
         """Costs integer arithmetic on batches that are not logged: the global step is
         counted here, and read from the optimizer only when logging."""
         self._batches = self._epoch_offset + batch + 1
-        if self.update_freq == EPOCH or self._writer is None:
+        if self._writer is None:
             return
         step = self._first_step + self._batches
-        if step // self.update_freq > self._last_decided // self.update_freq:
+        if (
+            self.update_freq != EPOCH
+            and step // self.update_freq > self._last_decided // self.update_freq
+        ):
             self._last_decided = step
             if self._start():
-                self._log(statistics=True, snapshot_values=self._snapshot_due())
+                # Attached, the training step itself has written the statistics.
+                self._log(statistics=not self._attached, snapshot_values=self._snapshot_due())
+        if self.gradients == TRAIN and not self._attached and self._start():
+            self._attach_train_gradients()
 
     def on_epoch_end(self, epoch, logs=None):
         if self._writer is None or not self._start():
@@ -156,27 +179,63 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         self._writer.flush()
 
     def on_train_end(self, logs=None):
-        """Logs the final state, so the last step of training is always there to look at."""
+        """Logs the final state, so the last step of training is always there to look at, and
+        gives the model back its own training step."""
         if self._writer is None or not self._start():
             return
-        self._log(statistics=True, snapshot_values=self.snapshot_freq is not None)
-        self._writer.flush()
+        try:
+            self._log(statistics=True, snapshot_values=self.snapshot_freq is not None)
+            self._writer.flush()
+        finally:
+            if self._attached:
+                train_gradients.detach(self.model, self._train_step)
+                self._attached = False
 
     def _start(self) -> bool:
         """Splits the model once it has weights: a model built lazily by its first batch (a
-        Sequential without an Input, a subclassed model) is split after that batch."""
-        if self._logger is not None:
-            return bool(self._logger.groups)
-        if not self.model.built:
-            return False
-        self._logger = GateLogger(self.model, self._writer, self.layers, self.options)
-        if not self._logger.groups:
+        Sequential without an Input, a subclassed model) is split after that batch, and then
+        logs training gradients from its next batch on."""
+        if self._logger is None:
+            if not self.model.built:
+                return False
+            self._logger = GateLogger(self.model, self._writer, self.layers, self.options)
+            if not self._logger.groups:
+                warnings.warn(
+                    "WeightGatesCallback: the model has no layer with weights matching "
+                    f"layers={self.layers!r}; nothing will be logged",
+                    stacklevel=3,
+                )
+        return bool(self._logger.groups)
+
+    def _attach_train_gradients(self) -> None:
+        """With `gradients="train"`, traces the logging of gradients and weights into the
+        model's training step, once per `fit`; the logging state (described tags, kept values)
+        lasts across `fit` calls."""
+        if self.gradients != TRAIN or not self._logger.trainable_groups:
+            return
+        if self._train_step is None:
+            self._train_step = train_gradients.TrainStepLogger(
+                self._logger, self.update_freq, keep_values=self.snapshot_freq is not None
+            )
+        if self.update_freq == EPOCH:
+            self._train_step.expect_step(self._epoch_end_step())
+        train_gradients.attach(self.model, self._train_step)
+        self._attached = True
+
+    def _epoch_end_step(self) -> int:
+        """The step count at the end of the current epoch, from the host's batch count, or -1
+        when the number of steps per epoch is unknown (then `update_freq="epoch"` logs no
+        training gradients)."""
+        steps = (self.params or {}).get("steps")
+        if not steps:
             warnings.warn(
-                "WeightGatesCallback: the model has no layer with weights matching "
-                f"layers={self.layers!r}; nothing will be logged",
+                'WeightGatesCallback(gradients="train", update_freq="epoch") needs a known '
+                "number of steps per epoch (pass steps_per_epoch to fit, or use an integer "
+                "update_freq); no training gradients are logged this epoch",
                 stacklevel=3,
             )
-        return bool(self._logger.groups)
+            return -1
+        return self._first_step + self._epoch_offset + int(steps)
 
     def _step(self) -> int:
         return int(self.model.optimizer.iterations.numpy())
@@ -193,22 +252,35 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         end of one epoch and the start of the next `fit`) is never written twice. Gradients
         are not probed before the first training step, when the compiled loss is not built."""
         step = self._step()
+        if statistics and self._attached and self._train_step.logged_step() == step:
+            self._last_stats_step = step
         statistics = statistics and step != self._last_stats_step
         snapshot_values = snapshot_values and step != self._last_snapshot_step
         if not (statistics or snapshot_values):
             return
         self._logger.log_weights(step, statistics=statistics, snapshot_values=snapshot_values)
-        if gradients and self.gradients is not None and self._logger.trainable_groups:
+        if gradients and isinstance(self.gradients, tuple) and self._logger.trainable_groups:
             self._logger.log_gradients(
                 self._probe_gradients(),
                 step,
                 statistics=statistics,
                 snapshot_values=snapshot_values,
             )
+        if snapshot_values and self._train_step is not None:
+            self._snapshot_train_gradients()
         if statistics:
             self._last_stats_step = step
         if snapshot_values:
             self._last_snapshot_step = step
+
+    def _snapshot_train_gradients(self) -> None:
+        """Writes the last logged training gradients, at their own step, unless written."""
+        last = self._train_step.last_gradients()
+        if last is None or last[0] == self._last_gradient_snapshot_step:
+            return
+        step, values = last
+        self._logger.log_gradients(values, step, statistics=False, snapshot_values=True)
+        self._last_gradient_snapshot_step = step
 
     def _probe_gradients(self) -> list[Any]:
         if self._gradient_fn is None:
@@ -216,6 +288,22 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             self._gradient_fn = compile_probe_gradients(self.model, variables)
         with loss_metrics_paused(self.model):
             return list(self._gradient_fn(*self.gradients))
+
+
+def _gradient_source(gradients: Any) -> str | tuple | None:
+    """`"train"`, a probe batch converted to tensors, or None.
+
+    Raises:
+      ValueError: naming the argument, the value and what is allowed.
+    """
+    if isinstance(gradients, str):
+        if gradients == TRAIN:
+            return TRAIN
+        raise ValueError(
+            f'gradients must be None, "{TRAIN}" or a probe batch (x, y) or '
+            f"(x, y, sample_weight), got {gradients!r}"
+        )
+    return check_probe_batch(gradients)
 
 
 def _is_chief(model) -> bool:

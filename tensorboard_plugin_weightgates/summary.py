@@ -152,8 +152,10 @@ class GateLogger:
     Records are queued in the writer, which flushes on its own schedule (`flush_millis`,
     `max_queue`) or on `writer.flush()`: a logged step never waits for the disk.
 
-    Keeps the previous logged weights on their device to compute update sizes, so use one
-    logger per model and writer for the whole training.
+    Keeps the previous logged weights in variables on their device to compute update sizes,
+    so use one logger per model and writer for the whole training. Variables rather than
+    tensors handed back to Python, so that weights can be logged from inside a compiled
+    training step (`write_weight_stats`) and from the host (`log_weights`) with one history.
     """
 
     def __init__(
@@ -172,10 +174,20 @@ class GateLogger:
             [name == "update_size" for name in metadata.STAT_FIELDS]
             + [False] * self.options.histogram_bins
         )
-        self._previous: list[tf.Tensor] | None = None
+        with tf.init_scope():
+            self._previous = [
+                tf.Variable(kernel, trainable=False, name="weightgates_previous")
+                for kernel in self._read_kernels()
+            ]
+            self._has_previous = tf.Variable(
+                False, trainable=False, name="weightgates_has_previous"
+            )
+            self._weights_described = tf.Variable(
+                tf.zeros([len(self.groups)], tf.bool), trainable=False, name="weightgates_described"
+            )
         self._kernel_writers: dict = {}
-        self._weights_fn = tf.function(self._write_weight_stats, autograph=False)
-        self._gradients_fn = tf.function(self._write_gradient_stats, autograph=False)
+        self._weights_fn = tf.function(self.write_weight_stats, autograph=False)
+        self._gradients_fn = tf.function(self.write_gradient_stats, autograph=False)
 
     @property
     def model(self) -> Any:
@@ -194,14 +206,7 @@ class GateLogger:
         if not self.groups:
             return
         if statistics:
-            first = self._previous is None
-            previous = self._read_kernels() if first else self._previous
-            self._previous = self._weights_fn(
-                tf.constant(step, dtype=tf.int64),
-                previous,
-                tf.constant(not first),
-                self._take_undescribed("weights", range(len(self.groups))),
-            )
+            self._weights_fn(tf.constant(step, dtype=tf.int64))
         if snapshot_values:
             self._write_snapshots(
                 "weights", step, [(g, _to_numpy(g.variable)) for g in self.groups]
@@ -248,17 +253,37 @@ class GateLogger:
     def _read_kernels(self) -> list[tf.Tensor]:
         return [tf.convert_to_tensor(g.variable)[g.index] for g in self.groups]
 
-    def _write_weight_stats(self, step, previous, has_previous, describe):
-        """`previous` holds the kernels at the last logged step; at the first step there are
-        none, `has_previous` is False and update sizes are written as NaN."""
+    def write_weight_stats(self, step: tf.Tensor) -> None:
+        """Writes the statistics of every logged kernel's current weights at `step` (int64) and
+        keeps them for the next update size (NaN at the first logged step). Builds ops in the
+        current graph, so it can be called while a training step is traced, after the
+        optimizer's update: the reads of the weights then follow the update."""
+        if not self.groups:
+            return
         kernels = self._read_kernels()
+        previous = [v.read_value() for v in self._previous]
+        has_previous = self._has_previous.read_value()
+        describe = tf.logical_not(self._weights_described.read_value())
         for i, (group, kernel) in enumerate(zip(self.groups, kernels)):
             self._write_kernel(
                 group, "weights", kernel, previous[i], has_previous, describe[i], step
             )
-        return [tf.identity(k) for k in kernels]
+        for variable, kernel in zip(self._previous, kernels):
+            variable.assign(kernel)
+        self._has_previous.assign(True)
+        self._weights_described.assign(tf.ones_like(self._weights_described))
 
-    def _write_gradient_stats(self, step, gradients, describe):
+    def write_gradient_stats(
+        self, step: tf.Tensor, gradients: Sequence[Any], describe: tf.Tensor
+    ) -> None:
+        """Writes the statistics of whole-variable `gradients` (aligned with `trainable_groups`,
+        None where there is none) at `step` (int64). Builds ops in the current graph, so it can
+        be called while another `tf.function` is traced, such as a training step.
+
+        `describe` is a bool tensor with one flag per present gradient: whether its tags still
+        need their metadata (their first write). Callers that decide that in the graph keep the
+        flags themselves; `log_gradients` keeps them in this logger.
+        """
         present = [
             (g, grad) for g, grad in zip(self.trainable_groups, gradients) if grad is not None
         ]
@@ -336,7 +361,9 @@ class GateLogger:
                 )
                 metas = tf.where(describe, metas, "")
                 hist_metas = tf.where(describe, hist_metas, "")
-                with self.writer.as_default():
+                # record_if(True): a surrounding `keras.callbacks.TensorBoard` sets a
+                # record_if of its own for the whole of `fit`, which must not thin ours.
+                with self.writer.as_default(), tf.summary.record_if(True):
                     for gate in range(gates):
                         tf.summary.write(
                             tags[gate], per_gate[gate], step=step, metadata=metas[gate]
@@ -362,7 +389,7 @@ class GateLogger:
     def _write_snapshots(self, kind: str, step: int, arrays) -> None:
         """Writes each gate of (group, whole-variable array) pairs, block-reduced."""
         max_cells = self.options.snapshot_max_cells
-        with self.writer.as_default():
+        with self.writer.as_default(), tf.summary.record_if(True):
             for group, array in arrays:
                 for gate_slice, info in zip(group.slices, group.infos):
                     tag = metadata.snapshot_tag(info, kind)

@@ -1,0 +1,412 @@
+"""Gradients of the training step itself, logged from inside `fit`'s compiled step.
+
+`WeightGatesCallback(gradients="train")` logs, at each logged step, the gradient that the
+optimizer applies on that step's training batch, with no extra forward or backward pass, and
+the weights after that update, with no call from the host.
+
+How
+---
+Keras computes that gradient inside its compiled training function, so it is caught where it is
+made: when `fit` starts, `attach` wraps the method with which the model's optimizer applies the
+final gradients to the variables, and has Keras rebuild its training function, which traces the
+wrapper into the graph. There the wrapper adds a ``tf.cond`` on the optimizer's step counter
+before the update and one after it: on a logged step the first computes every kernel's per-gate
+gradient statistics on the device, writes them (`summary.GateLogger.write_gradient_stats`) and
+keeps the gradients in variables for the next snapshot, the second does the same for the
+updated weights (`summary.GateLogger.write_weight_stats`); on every other step they cost that
+predicate, with no copy and no host round trip. Snapshots, which copy whole tensors, stay with
+the callback on the host, at their own (rarer) steps. The
+predicate is evaluated per training step, also inside the loop that ``steps_per_execution > 1``
+compiles. `detach` (the callback's ``on_train_end``) restores the optimizer's method, the
+training function and ``jit_compile``; a `fit` that ends without ``on_train_end`` (an exception,
+an interrupt) is undone by the next call of ``make_train_function``, which every `fit` and
+``train_on_batch`` makes before its callbacks start, so a later `fit` without the callback never
+logs.
+
+The wrapped method, per optimizer family (the innermost one under a ``LossScaleOptimizer``):
+
+* Keras 3, TensorFlow backend: ``_distributed_tf_update_step``.
+* tf-keras optimizers: ``_distributed_apply_gradients_fn``.
+* tf-keras legacy optimizers (``tf.keras.optimizers.legacy``): ``_distributed_apply``.
+
+Each receives ``(distribution, grads_and_vars)`` in the distribution strategy's cross-replica
+context, so the logged gradient is written once, whatever the number of replicas.
+
+What is logged
+--------------
+Exactly the gradient each variable's update rule receives on that step:
+
+* Loss scaling (``LossScaleOptimizer``, ``mixed_float16``): unscaled, in the loss's units. A step
+  whose scaled gradients overflow is skipped by the loss-scale optimizer and logs nothing.
+* Cross-replica aggregation (``MirroredStrategy``): the sum over replicas of the per-replica
+  gradients of the loss scaled by 1/replicas, i.e. the gradient of the whole global batch.
+* Clipping (``clipnorm``, ``global_clipnorm``, ``clipvalue``): after clipping, as applied. Where
+  the framework clips differs under a distribution strategy: tf-keras clips the aggregated
+  gradient, Keras 3 clips each replica's gradient before summing them.
+* Weight decay (``weight_decay=``, AdamW) is applied to the weights directly and is not part of
+  the gradient; gradient accumulation (Keras 3 ``gradient_accumulation_steps``) logs the
+  averaged gradient at the steps that apply it.
+
+Statistics are written at the step count after the update (``optimizer.iterations`` as the
+callback reads it at that batch's end), the step of the weights the callback logs then.
+
+Limits
+------
+Summary writes cannot be compiled by XLA: a model with ``jit_compile=True`` trains without it
+while attached (with a warning). The gradients kept for snapshots are one extra copy of the
+logged trainable variables, on their device (one per replica under ``MirroredStrategy`` when the
+variables are created in the strategy's scope).
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tensorboard_plugin_weightgates.summary import GateLogger
+
+UPDATE_METHODS = (
+    "_distributed_tf_update_step",
+    "_distributed_apply_gradients_fn",
+    "_distributed_apply",
+)
+"""Optimizer methods called as ``method(distribution, grads_and_vars, ...)`` with the final
+gradients, in the order they are looked for (Keras 3, tf-keras, tf-keras legacy)."""
+
+EPOCH = "epoch"
+
+
+class TrainStepLogger:
+    """Logs the gradients an optimizer applies, and the weights it makes, from inside the
+    training step.
+
+    One per callback and model. Its variables (which tags are described yet, the last logged
+    step, the step of the gradients kept for snapshots, the gradients themselves, the step that
+    ends the epoch) are created here, eagerly, so that tracing the training step creates none.
+
+    Args:
+      logger: the writer; gradients are logged for its `trainable_groups`, weights for all
+        its groups.
+      update_freq: log when the step count after the update is a multiple of this integer, or
+        `"epoch"` to log the step set by `expect_step` (the last step of the epoch).
+      keep_values: keep the last logged gradients for `last_gradients` (snapshots).
+    """
+
+    def __init__(self, logger: GateLogger, update_freq: int | str, keep_values: bool):
+        if update_freq != EPOCH and not (isinstance(update_freq, int) and update_freq >= 1):
+            raise ValueError(f'update_freq must be "epoch" or an integer >= 1, got {update_freq!r}')
+        self.logger = logger
+        self.update_freq = update_freq
+        groups = logger.trainable_groups
+        self._keys = [_variable_key(g.variable) for g in groups]
+        unique = list(dict.fromkeys(self._keys))
+        self._slot = [unique.index(key) for key in self._keys]
+        variables = {key: g.variable for key, g in zip(self._keys, groups)}
+        with tf.init_scope():
+            self._described = tf.Variable(
+                tf.zeros([len(groups)], tf.bool), trainable=False, name="weightgates_described"
+            )
+            self._logged_step = tf.Variable(
+                tf.constant(-1, tf.int64), trainable=False, name="weightgates_logged_step"
+            )
+            self._gradient_step = tf.Variable(
+                tf.constant(-1, tf.int64), trainable=False, name="weightgates_gradient_step"
+            )
+            self._expected_step = tf.Variable(
+                tf.constant(-1, tf.int64), trainable=False, name="weightgates_expected_step"
+            )
+            self._values = (
+                [
+                    tf.Variable(
+                        tf.zeros(variables[key].shape, tf.as_dtype(variables[key].dtype)),
+                        trainable=False,
+                        name="weightgates_gradient",
+                    )
+                    for key in unique
+                ]
+                if keep_values
+                else None
+            )
+
+    def expect_step(self, step: int) -> None:
+        """With ``update_freq="epoch"``: log the update that makes the step count `step` (-1 for
+        none). One small host-to-device write; call it when an epoch begins."""
+        self._expected_step.assign(step)
+
+    def last_gradients(self) -> tuple[int, list[np.ndarray]] | None:
+        """The last logged step and its gradients, aligned with the logger's
+        `trainable_groups`; None before the first logged step or without `keep_values`.
+        Copies the gradients to the host."""
+        step = int(self._gradient_step.numpy())
+        if step < 0 or self._values is None:
+            return None
+        values = [v.numpy() for v in self._values]
+        return step, [values[slot] for slot in self._slot]
+
+    def logged_step(self) -> int:
+        """The last step logged from the training step, -1 before the first: the host reads it
+        (one scalar copy) before logging at the end of an epoch or of training, so that a step
+        is never written twice."""
+        return int(self._logged_step.numpy())
+
+    def log_gradients(
+        self, step: tf.Tensor, distribution: tf.distribute.Strategy, grads_and_vars: Sequence
+    ) -> None:
+        """Adds the gradient logging to the graph being traced, where the optimizer is about to
+        apply `grads_and_vars` as the update that makes the step count `step`."""
+        local = _first_replica(distribution, grads_and_vars)
+        if local is None:
+            return
+        by_key = {_variable_key(v): g for g, v in local if g is not None}
+        gradients = [by_key.get(key) for key in self._keys]
+        if all(g is None for g in gradients):
+            return
+        tf.cond(self._due(step), lambda: self._log_gradients(step, gradients), lambda: None)
+
+    def log_weights(self, step: tf.Tensor) -> None:
+        """Adds the weight logging to the graph being traced, after the optimizer's update, so
+        that on logged steps the weights are those the callback would read at the batch's end,
+        without a call from the host."""
+        if not _writing_replica():
+            return
+        tf.cond(self._due(step), lambda: self._log_weights(step), lambda: None)
+
+    def _due(self, step: tf.Tensor) -> tf.Tensor:
+        if self.update_freq == EPOCH:
+            return tf.equal(step, self._expected_step)
+        return tf.equal(tf.math.floormod(step, self.update_freq), 0)
+
+    def _log_gradients(self, step: tf.Tensor, gradients: list) -> None:
+        """The logged step: statistics, describe flags, and the values for snapshots. Sparse
+        gradients (embeddings) are made dense here, on logged steps only."""
+        gradients = [None if g is None else tf.convert_to_tensor(g) for g in gradients]
+        present = [i for i, g in enumerate(gradients) if g is not None]
+        describe = tf.logical_not(tf.gather(self._described, present))
+        self.logger.write_gradient_stats(step, gradients, describe)
+        mask = np.zeros(len(gradients), dtype=bool)
+        mask[present] = True
+        self._described.assign(tf.logical_or(self._described, mask))
+        self._gradient_step.assign(step)
+        if self._values is not None:
+            for i in present:
+                self._values[self._slot[i]].assign(gradients[i])
+
+    def _log_weights(self, step: tf.Tensor) -> None:
+        self.logger.write_weight_stats(step)
+        self._logged_step.assign(step)
+
+
+def _first_replica(distribution, grads_and_vars) -> list | None:
+    """(gradient, variable) pairs as one replica holds them, or None on a replica that must not
+    write. In the cross-replica context (a `merge_call`) every replica holds the same, already
+    aggregated gradient, and the first replica's copy is taken; without a strategy the pairs are
+    the values themselves."""
+    pairs = list(grads_and_vars)
+    if not _writing_replica():
+        return None
+    if tf.distribute.in_cross_replica_context():
+        return [
+            (None if g is None else distribution.experimental_local_results(g)[0], v)
+            for g, v in pairs
+        ]
+    return pairs
+
+
+def _writing_replica() -> bool:
+    """Whether the graph being traced writes: the cross-replica context (where all the
+    optimizers wrapped here apply gradients) and code without a strategy do; a strategy that
+    applied gradients in its replica context (none does without XLA) writes from replica 0."""
+    if tf.distribute.in_cross_replica_context():
+        return True
+    context = tf.distribute.get_replica_context()
+    return tf.get_static_value(context.replica_id_in_sync_group) in (0, None)
+
+
+def _variable_key(variable: Any) -> int:
+    """Identifies a variable across its wrappers: a Keras 3 variable and the `tf.Variable` it
+    holds, a distributed variable and its per-replica components."""
+    inner = getattr(variable, "value", None)
+    if isinstance(inner, tf.Variable):
+        variable = inner
+    container = getattr(variable, "_distributed_container", None)
+    if container is not None:
+        variable = container()
+    return variable._unique_id
+
+
+def update_target(optimizer: Any) -> tuple[Any, str]:
+    """The optimizer that applies the gradients (inside loss-scale wrappers) and the name of its
+    method that receives the final ones.
+
+    Raises:
+      TypeError: for an optimizer of another kind, naming it and the alternative.
+    """
+    target = optimizer
+    while getattr(target, "inner_optimizer", None) is not None:
+        target = target.inner_optimizer
+    for name in UPDATE_METHODS:
+        if callable(getattr(type(target), name, None)):
+            return target, name
+    raise TypeError(
+        'gradients="train" needs a Keras 3 (TensorFlow backend) or tf-keras optimizer; '
+        f"{type(target).__module__}.{type(target).__name__} has none of the methods "
+        f"{UPDATE_METHODS}. Pass a probe batch, gradients=(x, y), instead"
+    )
+
+
+class _Attachment:
+    """What attaching changed on one model, undone when its last hook detaches.
+
+    Several hooks (several callbacks) share one wrapper of the optimizer's method, which calls
+    each in attachment order, so undoing does not depend on the order in which they detach.
+    It lives on the model itself (`_ATTRIBUTE`), which it references weakly.
+    """
+
+    def __init__(self, model: Any):
+        self.model = weakref.ref(model)
+        self.optimizer, self.method = update_target(model.optimizer)
+        self.hooks: list[TrainStepLogger] = []
+        self.own_method = vars(self.optimizer).get(self.method)
+        self.train_function = model.train_function
+        self.train_tf_function = getattr(model, "train_tf_function", None)
+        self.jit_compile = bool(getattr(model, "jit_compile", False))
+        self.built_function = None
+        self._patch_optimizer()
+        _set(model, "make_train_function", _undo_then(weakref.ref(model)))
+        if self.jit_compile:
+            warnings.warn(
+                'WeightGatesCallback(gradients="train") writes summaries inside the training '
+                "step, which XLA cannot compile: this fit runs with jit_compile=False",
+                stacklevel=4,
+            )
+            model.jit_compile = False
+
+    def _patch_optimizer(self) -> None:
+        original = getattr(self.optimizer, self.method)
+        optimizer, hooks = self.optimizer, self.hooks
+
+        def apply_with_hooks(distribution, grads_and_vars, *args, **kwargs):
+            grads_and_vars = list(grads_and_vars)
+            step = tf.cast(optimizer.iterations, tf.int64) + 1
+            for hook in list(hooks):
+                hook.log_gradients(step, distribution, grads_and_vars)
+            result = original(distribution, grads_and_vars, *args, **kwargs)
+            for hook in list(hooks):
+                hook.log_weights(step)
+            return result
+
+        _set(self.optimizer, self.method, apply_with_hooks)
+
+    def rebuild(self) -> None:
+        """Has Keras build a new training function, which traces the current hooks, or reuses
+        the one built for the same hooks over the same training function by an earlier `fit`:
+        tracing a training step costs seconds, which a loop of short `fit` calls (one epoch
+        each, say) would otherwise pay every time."""
+        model = self.model()
+        hooks = tuple(self.hooks)
+        traced = vars(model).get(_TRACED)
+        if traced is not None and traced[0] is self.train_function and traced[1] == hooks:
+            model.train_function, built_tf_function = traced[2], traced[3]
+            if built_tf_function is not None:
+                model.train_tf_function = built_tf_function
+        else:
+            type(model).make_train_function(model, force=True)
+            _set(
+                model,
+                _TRACED,
+                (
+                    self.train_function,
+                    hooks,
+                    model.train_function,
+                    getattr(model, "train_tf_function", None),
+                ),
+            )
+        self.built_function = model.train_function
+
+    def undo(self) -> None:
+        _restore(self.optimizer, self.method, self.own_method)
+        model = self.model()
+        if model is None:
+            return
+        _restore(model, "make_train_function", None)
+        _restore(model, _ATTRIBUTE, None)
+        if model.train_function is not self.built_function:
+            return  # compiled again since: Keras' own state is newer than ours.
+        if self.jit_compile:
+            model.jit_compile = True
+        model.train_function = self.train_function
+        if self.train_tf_function is not None:
+            model.train_tf_function = self.train_tf_function
+
+
+_ATTRIBUTE = "_weightgates_train_gradients"
+_TRACED = "_weightgates_traced_step"
+"""The last training function traced with hooks, kept across `fit` calls: (the model's own
+training function, the hooks, the traced one, its tf-keras `train_tf_function`)."""
+
+
+def _set(owner: Any, name: str, value: Any) -> None:
+    """Sets an instance attribute past Keras' attribute tracking."""
+    object.__setattr__(owner, name, value)
+
+
+def _restore(owner: Any, name: str, value: Any) -> None:
+    """Puts back an instance attribute, or removes it (so the class's own shows) for None."""
+    if value is None:
+        vars(owner).pop(name, None)
+    else:
+        _set(owner, name, value)
+
+
+def _undo_then(model_ref: weakref.ref):
+    """The model's `make_train_function` while attached: Keras calls it when any `fit` or
+    `train_on_batch` starts, before the callbacks' `on_train_begin`, so a training that ended
+    without `on_train_end` is undone there, and callbacks of the new one attach again."""
+
+    def make_train_function(*args, **kwargs):
+        model = model_ref()
+        detach_all(model)
+        return model.make_train_function(*args, **kwargs)
+
+    return make_train_function
+
+
+def attach(model: Any, hook: TrainStepLogger) -> None:
+    """Starts logging `hook`'s gradients in `model`'s training steps: rebuilds the training
+    function with the hook traced in. Attaching a hook again first detaches it.
+
+    Raises:
+      TypeError: for an optimizer whose update method is unknown (see `update_target`).
+    """
+    detach(model, hook)
+    attachment = vars(model).get(_ATTRIBUTE)
+    if attachment is None:
+        attachment = _Attachment(model)
+        _set(model, _ATTRIBUTE, attachment)
+    attachment.hooks.append(hook)
+    attachment.rebuild()
+
+
+def detach(model: Any, hook: TrainStepLogger) -> None:
+    """Stops logging `hook`'s gradients; the last hook to go restores the model's optimizer
+    method, training function and `jit_compile` as they were before the first `attach`."""
+    attachment = vars(model).get(_ATTRIBUTE)
+    if attachment is None or hook not in attachment.hooks:
+        return
+    attachment.hooks.remove(hook)
+    if attachment.hooks:
+        attachment.rebuild()
+    else:
+        attachment.undo()
+
+
+def detach_all(model: Any) -> None:
+    """Detaches every hook from `model` at once."""
+    attachment = vars(model).get(_ATTRIBUTE)
+    if attachment is not None:
+        attachment.undo()
