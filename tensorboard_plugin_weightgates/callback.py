@@ -166,8 +166,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         ):
             self._last_decided = step
             if self._start():
-                # Attached, the training step itself has written the statistics.
-                self._log(statistics=not self._attached, snapshot_values=self._snapshot_due())
+                self._log(statistics=True, snapshot_values=self._snapshot_due())
         if self.gradients == TRAIN and not self._attached and self._start():
             self._attach_train_gradients()
 
@@ -215,7 +214,10 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             return
         if self._train_step is None:
             self._train_step = train_gradients.TrainStepLogger(
-                self._logger, self.update_freq, keep_values=self.snapshot_freq is not None
+                self._logger,
+                self.update_freq,
+                keep_values=self.snapshot_freq is not None,
+                log_weights=train_gradients.weights_final_in_update(self.model),
             )
         if self.update_freq == EPOCH:
             self._train_step.expect_step(self._epoch_end_step())
@@ -223,9 +225,10 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         self._attached = True
 
     def _epoch_end_step(self) -> int:
-        """The step count at the end of the current epoch, from the host's batch count, or -1
-        when the number of steps per epoch is unknown (then `update_freq="epoch"` logs no
-        training gradients)."""
+        """The step count at the end of the current epoch, or -1 when the number of steps per
+        epoch is unknown (then `update_freq="epoch"` logs no training gradients). Counted from
+        the optimizer's step at this point, not from the start of training: a loss-scale
+        optimizer does not count the steps it skips on overflow."""
         steps = (self.params or {}).get("steps")
         if not steps:
             warnings.warn(
@@ -235,7 +238,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
                 stacklevel=3,
             )
             return -1
-        return self._first_step + self._epoch_offset + int(steps)
+        return self._step() + int(steps) - (self._batches - self._epoch_offset)
 
     def _step(self) -> int:
         return int(self.model.optimizer.iterations.numpy())

@@ -55,7 +55,10 @@ Limits
 Summary writes cannot be compiled by XLA: a model with ``jit_compile=True`` trains without it
 while attached (with a warning). The gradients kept for snapshots are one extra copy of the
 logged trainable variables, on their device (one per replica under ``MirroredStrategy`` when the
-variables are created in the strategy's scope).
+variables are created in the strategy's scope). When something changes the weights after the
+optimizer's update method (variable constraints, Keras 3's EMA overwrite), the weights'
+statistics are left to the callback on the host (`weights_final_in_update`); so are the steps a
+loss-scale optimizer skips and, with ``steps_per_execution > 1``, the steps the callback sees.
 """
 
 from __future__ import annotations
@@ -95,13 +98,24 @@ class TrainStepLogger:
       update_freq: log when the step count after the update is a multiple of this integer, or
         `"epoch"` to log the step set by `expect_step` (the last step of the epoch).
       keep_values: keep the last logged gradients for `last_gradients` (snapshots).
+      log_weights: also write the weights' statistics after the update. Off when something
+        changes the weights after the optimizer's update method (see `weights_final_in_update`),
+        then the callback logs them from the host.
     """
 
-    def __init__(self, logger: GateLogger, update_freq: int | str, keep_values: bool):
+    def __init__(
+        self,
+        logger: GateLogger,
+        update_freq: int | str,
+        keep_values: bool,
+        log_weights: bool = True,
+    ):
         if update_freq != EPOCH and not (isinstance(update_freq, int) and update_freq >= 1):
             raise ValueError(f'update_freq must be "epoch" or an integer >= 1, got {update_freq!r}')
         self.logger = logger
         self.update_freq = update_freq
+        self.log_weights = log_weights
+        self._log_fn = _branch_function(self._log)
         groups = logger.trainable_groups
         self._keys = [_variable_key(g.variable) for g in groups]
         unique = list(dict.fromkeys(self._keys))
@@ -132,6 +146,11 @@ class TrainStepLogger:
                 if keep_values
                 else None
             )
+            self._value_steps = tf.Variable(
+                tf.fill([len(unique)], tf.constant(-1, tf.int64)),
+                trainable=False,
+                name="weightgates_gradient_steps",
+            )
 
     def expect_step(self, step: int) -> None:
         """With ``update_freq="epoch"``: log the update that makes the step count `step` (-1 for
@@ -140,12 +159,13 @@ class TrainStepLogger:
 
     def last_gradients(self) -> tuple[int, list[np.ndarray]] | None:
         """The last logged step and its gradients, aligned with the logger's
-        `trainable_groups`; None before the first logged step or without `keep_values`.
-        Copies the gradients to the host."""
+        `trainable_groups` (None for a variable without a gradient at that step); None before
+        the first logged step or without `keep_values`. Copies the gradients to the host."""
         step = int(self._gradient_step.numpy())
         if step < 0 or self._values is None:
             return None
-        values = [v.numpy() for v in self._values]
+        current = self._value_steps.numpy() == step
+        values = [v.numpy() if fresh else None for v, fresh in zip(self._values, current)]
         return step, [values[slot] for slot in self._slot]
 
     def logged_step(self) -> int:
@@ -154,51 +174,77 @@ class TrainStepLogger:
         is never written twice."""
         return int(self._logged_step.numpy())
 
-    def log_gradients(
+    def log_step(
         self, step: tf.Tensor, distribution: tf.distribute.Strategy, grads_and_vars: Sequence
     ) -> None:
-        """Adds the gradient logging to the graph being traced, where the optimizer is about to
-        apply `grads_and_vars` as the update that makes the step count `step`."""
+        """Adds the logging to the graph being traced, right after the optimizer has applied
+        `grads_and_vars` as the update that makes the step count `step`: on logged steps the
+        statistics of those gradients, and of the weights the update made (those the callback
+        would read at the batch's end), with no call from the host.
+
+        One ``tf.cond`` after the update, rather than one for the gradients before it: a branch
+        that takes every gradient as input, placed before the update, held back the updates
+        until the last gradient was computed, on every step."""
         local = _first_replica(distribution, grads_and_vars)
         if local is None:
             return
         by_key = {_variable_key(v): g for g, v in local if g is not None}
         gradients = [by_key.get(key) for key in self._keys]
-        if all(g is None for g in gradients):
-            return
-        tf.cond(self._due(step), lambda: self._log_gradients(step, gradients), lambda: None)
-
-    def log_weights(self, step: tf.Tensor) -> None:
-        """Adds the weight logging to the graph being traced, after the optimizer's update, so
-        that on logged steps the weights are those the callback would read at the batch's end,
-        without a call from the host."""
-        if not _writing_replica():
-            return
-        tf.cond(self._due(step), lambda: self._log_weights(step), lambda: None)
+        tf.cond(self._due(step), lambda: self._log_fn(step, gradients), lambda: None)
 
     def _due(self, step: tf.Tensor) -> tf.Tensor:
         if self.update_freq == EPOCH:
             return tf.equal(step, self._expected_step)
         return tf.equal(tf.math.floormod(step, self.update_freq), 0)
 
-    def _log_gradients(self, step: tf.Tensor, gradients: list) -> None:
-        """The logged step: statistics, describe flags, and the values for snapshots. Sparse
-        gradients (embeddings) are made dense here, on logged steps only."""
+    def _log(self, step: tf.Tensor, gradients: list) -> None:
+        """The logged step: gradient statistics, describe flags and the values for snapshots,
+        then the weights' statistics. Sparse gradients (embeddings) are made dense here, on
+        logged steps only."""
         gradients = [None if g is None else tf.convert_to_tensor(g) for g in gradients]
         present = [i for i, g in enumerate(gradients) if g is not None]
-        describe = tf.logical_not(tf.gather(self._described, present))
-        self.logger.write_gradient_stats(step, gradients, describe)
-        mask = np.zeros(len(gradients), dtype=bool)
-        mask[present] = True
-        self._described.assign(tf.logical_or(self._described, mask))
-        self._gradient_step.assign(step)
-        if self._values is not None:
-            for i in present:
-                self._values[self._slot[i]].assign(gradients[i])
+        if present:
+            describe = tf.logical_not(tf.gather(self._described, present))
+            self.logger.write_gradient_stats(step, gradients, describe)
+            mask = np.zeros(len(gradients), dtype=bool)
+            mask[present] = True
+            self._described.assign(tf.logical_or(self._described, mask))
+            self._gradient_step.assign(step)
+            if self._values is not None:
+                for i in present:
+                    self._values[self._slot[i]].assign(gradients[i])
+                fresh = np.zeros(len(self._values), dtype=bool)
+                fresh[[self._slot[i] for i in present]] = True
+                self._value_steps.assign(tf.where(fresh, step, self._value_steps))
+        if self.log_weights:
+            self.logger.write_weight_stats(step)
+            self._logged_step.assign(step)
 
-    def _log_weights(self, step: tf.Tensor) -> None:
-        self.logger.write_weight_stats(step)
-        self._logged_step.assign(step)
+
+def weights_final_in_update(model: Any) -> bool:
+    """Whether the weights right after the optimizer's update method are those the model ends
+    the step with: Keras applies variable constraints (``kernel_constraint=``...) and, in
+    Keras 3, the ``use_ema`` overwrite after that method returns."""
+    optimizer = model.optimizer
+    while optimizer is not None:
+        if getattr(optimizer, "use_ema", False) and getattr(
+            optimizer, "ema_overwrite_frequency", None
+        ):
+            return False
+        optimizer = getattr(optimizer, "inner_optimizer", None)
+    return all(getattr(v, "constraint", None) is None for v in model.trainable_variables)
+
+
+def _branch_function(body):
+    """`body` as one function call in the training step's graph, never inlined there.
+
+    TensorFlow lowers a ``tf.cond`` of a compiled function to switch and merge ops, so every
+    op of the branch not taken is still visited on each step, to mark it dead: with the
+    statistics of every kernel inlined, that cost a small model's training ~15 % on steps that
+    log nothing. Kept whole (``_noinline``, an attribute `tf.function` accepts), the branch is
+    one op.
+    """
+    return tf.function(body, autograph=False, experimental_attributes={"_noinline": True})
 
 
 def _first_replica(distribution, grads_and_vars) -> list | None:
@@ -293,11 +339,9 @@ class _Attachment:
         def apply_with_hooks(distribution, grads_and_vars, *args, **kwargs):
             grads_and_vars = list(grads_and_vars)
             step = tf.cast(optimizer.iterations, tf.int64) + 1
-            for hook in list(hooks):
-                hook.log_gradients(step, distribution, grads_and_vars)
             result = original(distribution, grads_and_vars, *args, **kwargs)
             for hook in list(hooks):
-                hook.log_weights(step)
+                hook.log_step(step, distribution, grads_and_vars)
             return result
 
         _set(self.optimizer, self.method, apply_with_hooks)

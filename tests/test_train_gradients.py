@@ -151,12 +151,26 @@ class WeightsAfterBatch(keras.callbacks.Callback):
         self.weights[step] = [w.copy() for w in self.model.get_weights()]
 
 
-def test_weights_are_logged_from_the_training_step_once_per_step(tmp_path):
+def constrained_model():
+    """An LSTM whose kernel Keras clips after each update (`kernel_constraint`)."""
+    inputs = keras.Input((5, 3))
+    hidden = keras.layers.LSTM(4, kernel_constraint=keras.constraints.MaxNorm(0.05), name="lstm")(
+        inputs
+    )
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(hidden))
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    return model
+
+
+@pytest.mark.parametrize("make_model", [small_model, constrained_model])
+def test_weights_are_logged_as_the_step_ends_once_per_step(tmp_path, make_model):
     """In "train" mode the weights' statistics are written by the training step itself, after
-    the update: each logged step's statistics, update size included, are those of the weights
-    the model holds at that batch's end, and no step is written twice (the callback still
-    logs the initial weights and the final state from the host)."""
-    model = small_model()
+    the update (or from the host where a constraint changes them after it): each logged
+    step's statistics, update size included, are those of the weights the model holds at that
+    batch's end, and no step is written twice (the callback still logs the initial weights and
+    the final state from the host)."""
+    keras.utils.set_random_seed(0)
+    model = make_model()
     x, y = data(40)
     recorder = WeightsAfterBatch()
     callback = WeightGatesCallback(
@@ -165,9 +179,8 @@ def test_weights_are_logged_from_the_training_step_once_per_step(tmp_path):
     model.fit(
         x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[recorder, callback]
     )
-    reference = small_model()
-    slices = gates.split_model(reference)
-    position = {id(v): i for i, v in enumerate(reference.weights)}
+    slices = gates.split_model(model)
+    position = {id(v): i for i, v in enumerate(model.weights)}
     series = {}
     for content, points in read_logdir(str(tmp_path), metadata.PLUGIN_NAME)["train"].values():
         parsed = metadata.parse_stats_content(content)
@@ -346,7 +359,9 @@ def test_steps_per_execution_logs_every_due_step(tmp_path):
     callback = WeightGatesCallback(log_dir=str(tmp_path), update_freq=2, gradients="train")
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
     assert gradient_steps(str(tmp_path)) == {(2, 4, 6, 8)}
-    assert gradient_steps(str(tmp_path), "weights") == {(0, 2, 4, 6, 8, 9)}
+    # The host sees steps 3, 6 and 9 and, like without "train", logs the weights at those
+    # the training step has not logged.
+    assert gradient_steps(str(tmp_path), "weights") == {(0, 2, 3, 4, 6, 8, 9)}
 
 
 def test_epoch_frequency_logs_the_last_batch_of_each_epoch(tmp_path):
