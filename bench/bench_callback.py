@@ -7,6 +7,9 @@ with `keras.callbacks.TensorBoard(histogram_freq=1)`. Each configuration fits tw
 the same model and callbacks: the first fit includes one-off costs (tracing the logging
 functions), the second is the steady state of a long training. Configurations are interleaved
 and repeated, and the median of each is used, because these machines are shared and noisy.
+Python's garbage collector is off while a fit is timed (as `timeit` does): with the graphs of
+earlier configurations still in memory, one full collection took up to a second, landing at
+random in one configuration or another.
 
     .venv/bin/python bench/bench_callback.py [--repeats 3] [--quick]
 """
@@ -14,6 +17,7 @@ and repeated, and the median of each is used, because these machines are shared 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -73,9 +77,16 @@ def time_fit(make_model, config, x, y, batch_size, epochs) -> tuple[float, float
     with tempfile.TemporaryDirectory() as logdir:
         callbacks = callbacks_for(config, logdir, x, y)
         for _ in range(2):
-            start = time.perf_counter()
-            model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=callbacks)
-            times.append(time.perf_counter() - start)
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.perf_counter()
+                model.fit(
+                    x, y, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=callbacks
+                )
+                times.append(time.perf_counter() - start)
+            finally:
+                gc.enable()
     return times[0], times[1]
 
 

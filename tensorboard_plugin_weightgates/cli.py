@@ -23,28 +23,6 @@ from tensorboard_plugin_weightgates import __version__, metadata
 
 _FORMATS = ("table", "csv", "json", "markdown")
 _KINDS = ("weights", "gradients")
-_COLUMNS = (
-    "run",
-    "step",
-    "layer",
-    "cell",
-    "direction",
-    "kernel",
-    "gate",
-    "shape",
-    "mean",
-    "std",
-    "l2_norm",
-    "near_zero_fraction",
-    "units",
-    "dead_units",
-    "nan_count",
-    "inf_count",
-    "update_size",
-)
-"""`report.COLUMNS`, repeated so that building the parser imports neither TensorBoard nor
-TensorFlow; tests check that the two agree."""
-
 _IMPORT_EPILOG = """\
 examples:
   weightgates import old/*.h5 new.keras --logdir logs
@@ -177,7 +155,10 @@ def _add_report(commands: Any) -> None:
     )
     sub.add_argument("--format", choices=_FORMATS, default="table", help="default: table")
     sub.add_argument(
-        "--sort", choices=_COLUMNS, metavar="COLUMN", help="one of: " + ", ".join(_COLUMNS)
+        "--sort",
+        choices=metadata.REPORT_COLUMNS,
+        metavar="COLUMN",
+        help="one of: " + ", ".join(metadata.REPORT_COLUMNS),
     )
     sub.add_argument(
         "--reverse", action="store_true", help="descending order (rows without a value last)"

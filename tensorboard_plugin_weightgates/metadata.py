@@ -68,6 +68,29 @@ dead when every finite value of it has ``|x| <= near_zero``. `update_size` is
 ``||W_t - W_prev|| / ||W_prev||`` against the previous logged step (NaN at the first logged step
 and for gradients)."""
 
+REPORT_COLUMNS = (
+    "run",
+    "step",
+    "layer",
+    "cell",
+    "direction",
+    "kernel",
+    "gate",
+    "shape",
+    "mean",
+    "std",
+    "l2_norm",
+    "near_zero_fraction",
+    "units",
+    "dead_units",
+    "nan_count",
+    "inf_count",
+    "update_size",
+)
+"""Columns of `weightgates report` in every format, in order; names as in `STAT_FIELDS`. `shape`
+is one gate's shape. Here so that the command line builds its parser without the report's
+imports."""
+
 SNAPSHOT_PLANES = ("mean", "max_abs")
 
 DEFAULT_BINS = 30

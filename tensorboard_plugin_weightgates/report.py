@@ -28,27 +28,7 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer
 
 from tensorboard_plugin_weightgates import metadata, reader
 
-COLUMNS = (
-    "run",
-    "step",
-    "layer",
-    "cell",
-    "direction",
-    "kernel",
-    "gate",
-    "shape",
-    "mean",
-    "std",
-    "l2_norm",
-    "near_zero_fraction",
-    "units",
-    "dead_units",
-    "nan_count",
-    "inf_count",
-    "update_size",
-)
-"""Columns of every format, in order; names as in `metadata.STAT_FIELDS`. `shape` is one
-gate's shape."""
+COLUMNS = metadata.REPORT_COLUMNS
 
 FORMATS = ("table", "csv", "json", "markdown")
 
