@@ -73,7 +73,7 @@ def write_logdirs(root: Path) -> dict[str, tuple[Path, tuple[str, ...]]]:
     """Writes the three logdirs; returns name -> (logdir, run names)."""
     import tensorflow as tf
 
-    from tensorboard_plugin_weightgates.summary import log_weights
+    from tensorboard_plugin_weightgates.keras_writer.custom_loop import log_weights
 
     keras = tf.keras
 

@@ -51,7 +51,7 @@ from tensorboard.plugins import base_plugin  # noqa: E402
 from tensorboard.plugins.histogram import histograms_plugin  # noqa: E402
 from werkzeug import test as werkzeug_test  # noqa: E402
 
-from tensorboard_plugin_weightgates import summary  # noqa: E402
+from tensorboard_plugin_weightgates.keras_writer import custom_loop  # noqa: E402
 
 keras = tf.keras
 PREFIX = "/data/plugin/weightgates"
@@ -70,12 +70,12 @@ def write_logdir(logdir: str, stats_steps: int) -> None:
         writer = tf.summary.create_file_writer(os.path.join(logdir, run))
         options = {} if max_cells is None else {"snapshot_max_cells": max_cells}
         for step in range(3):
-            summary.log_weights(big, step, writer, snapshot=True, **options)
+            custom_loop.log_weights(big, step, writer, snapshot=True, **options)
         writer.close()
     small = lstm_model(32, 16)
     writer = tf.summary.create_file_writer(os.path.join(logdir, "long"))
     for step in range(stats_steps):
-        summary.log_weights(small, step, writer, snapshot=False)
+        custom_loop.log_weights(small, step, writer, snapshot=False)
     writer.close()
 
 

@@ -21,8 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from tensorboard_plugin_weightgates import metadata  # noqa: E402
-from tensorboard_plugin_weightgates.stats import gate_stats  # noqa: E402
+from tensorboard_plugin_weightgates.format import options  # noqa: E402
+from tensorboard_plugin_weightgates.keras_writer.stats import gate_stats  # noqa: E402
 
 SHAPE = (1024, 4096)
 GATES = 4
@@ -38,7 +38,7 @@ def main() -> None:
     with_nan = tf.Variable(tf.tensor_scatter_nd_update(kernel, [[3, 5]], [float("nan")]))
 
     def stats_of(values, before=None):
-        return gate_stats(values, GATES, metadata.DEFAULT_BINS, 1e-3, previous=before)
+        return gate_stats(values, GATES, options.DEFAULT_BINS, 1e-3, previous=before)
 
     functions = {
         "tf.reduce_sum (baseline)": tf.function(lambda: tf.reduce_sum(kernel)),
@@ -57,7 +57,7 @@ def main() -> None:
 
     base = statistics.median(times["tf.reduce_sum (baseline)"])
     device = tf.config.list_logical_devices()[-1].name
-    print(f"{SHAPE} float32 kernel, gates={GATES}, bins={metadata.DEFAULT_BINS}, on {device}")
+    print(f"{SHAPE} float32 kernel, gates={GATES}, bins={options.DEFAULT_BINS}, on {device}")
     print(f"median of {args.repeats} interleaved calls")
     for name, samples in times.items():
         median = statistics.median(samples)

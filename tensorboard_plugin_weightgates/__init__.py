@@ -1,19 +1,23 @@
 """weightgates: per-gate weights and gradients of recurrent Keras layers, in TensorBoard.
 
-TensorBoard imports this package (through the `loader` entry point) in processes that may not
-have TensorFlow, so the Keras-facing names below are imported only when first used.
+TensorBoard imports this package (through the `backend.loader` entry point) in processes that
+may not have TensorFlow, so the Keras-facing names below are imported only when first used.
+The folders: `format` (what is written, shared), `keras_writer` (Keras to event files),
+`backend` (TensorBoard's data to the tab's routes), `cli` (the `weightgates` command), `static`
+(the tab's ES modules); docs/architecture.md walks through them.
 """
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
+"""The release; setup.py reads it from here, the one place it is written."""
 
 _LAZY = {
-    "WeightGatesCallback": "callback",
-    "log_weights": "summary",
-    "log_gradients": "summary",
-    "split_layer": "gates",
-    "split_model": "gates",
+    "WeightGatesCallback": "keras_writer.callback",
+    "log_weights": "keras_writer.custom_loop",
+    "log_gradients": "keras_writer.custom_loop",
+    "split_layer": "keras_writer.gates",
+    "split_model": "keras_writer.gates",
 }
 
 __all__ = sorted(_LAZY)

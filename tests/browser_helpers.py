@@ -70,7 +70,7 @@ def write_logs(logdir: Path) -> LogInfo:
     import tensorflow as tf
 
     from tensorboard_plugin_weightgates import WeightGatesCallback
-    from tensorboard_plugin_weightgates.summary import log_weights
+    from tensorboard_plugin_weightgates.keras_writer.custom_loop import log_weights
 
     keras = tf.keras
     rng = np.random.default_rng(0)

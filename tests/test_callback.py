@@ -11,14 +11,9 @@ from tensorboard import context as tb_context
 from tensorboard.backend.event_processing import data_provider as tb_data_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 
-from tensorboard_plugin_weightgates import (
-    WeightGatesCallback,
-    gates,
-    log_gradients,
-    log_weights,
-    metadata,
-    snapshot,
-)
+from tensorboard_plugin_weightgates import WeightGatesCallback, log_gradients, log_weights
+from tensorboard_plugin_weightgates.format import metadata, options, snapshot
+from tensorboard_plugin_weightgates.keras_writer import gates
 
 pytestmark = pytest.mark.keras
 keras = tf.keras
@@ -174,7 +169,7 @@ def test_histograms_for_time_series_tab(tmp_path):
         assert tag.startswith(metadata.TAG_PREFIX + "/weights/")
         assert [s for s, _ in series] == [0, 1, 2]
         for _, buckets in series:
-            assert buckets.shape == (metadata.DEFAULT_BINS, 3)
+            assert buckets.shape == (options.DEFAULT_BINS, 3)
     assert not set(histograms) & set(stats_tags)
 
 
@@ -399,7 +394,7 @@ def test_custom_loop_functions(tmp_path):
     assert logged_steps(str(tmp_path), "weights") == {(0, 1, 2)}
     assert logged_steps(str(tmp_path), "gradients") == {(0, 1, 2)}
     updates = [
-        metadata.parse_stats_tensor(series[-1][1], metadata.DEFAULT_BINS)["update_size"]
+        metadata.parse_stats_tensor(series[-1][1], options.DEFAULT_BINS)["update_size"]
         for content, series in stats_tags.values()
         if metadata.parse_stats_content(content).kind == "weights"
     ]

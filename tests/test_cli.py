@@ -19,7 +19,8 @@ keras = pytest.importorskip("keras")
 
 from test_importer import CUSTOM_LAYERS, legacy_files, model_files  # noqa: E402
 
-from tensorboard_plugin_weightgates import cli, importer, report  # noqa: E402
+from tensorboard_plugin_weightgates.cli import importer, report  # noqa: E402
+from tensorboard_plugin_weightgates.cli import main as cli  # noqa: E402
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -48,7 +49,7 @@ def test_console_script_help_answers_without_tensorflow():
     assert "{import,report}" in done.stdout
     check = (
         "import sys\n"
-        "from tensorboard_plugin_weightgates import cli\n"
+        "from tensorboard_plugin_weightgates.cli import main as cli\n"
         "for argv in (['--help'], ['import', '--help'], ['report', '--help']):\n"
         "    try:\n"
         "        cli.main(argv)\n"

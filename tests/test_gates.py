@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tensorboard_plugin_weightgates import gates
+from tensorboard_plugin_weightgates.keras_writer import gates
 
 pytestmark = pytest.mark.keras
 

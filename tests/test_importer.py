@@ -33,7 +33,8 @@ keras = pytest.importorskip("keras")
 
 from test_reader import CTX, multiplexer_provider  # noqa: E402
 
-from tensorboard_plugin_weightgates import importer, reader  # noqa: E402
+from tensorboard_plugin_weightgates.backend import reader  # noqa: E402
+from tensorboard_plugin_weightgates.cli import importer  # noqa: E402
 
 LSTM_GATES = ("input", "forget", "cell", "output")
 GRU_GATES = ("update", "reset", "candidate")
@@ -332,7 +333,7 @@ def test_checkpoint_series_is_one_run_over_steps_with_update_sizes(tmp_path):
 
 
 def reader_field(name: str) -> int:
-    from tensorboard_plugin_weightgates import metadata
+    from tensorboard_plugin_weightgates.format import metadata
 
     return metadata.STAT_FIELDS.index(name)
 

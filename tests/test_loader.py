@@ -29,7 +29,8 @@ from test_reader import (
     write_run,
 )
 
-from tensorboard_plugin_weightgates import loader, metadata, reader
+from tensorboard_plugin_weightgates.backend import loader, reader
+from tensorboard_plugin_weightgates.format import metadata
 
 pytest.importorskip("tensorflow")
 
@@ -286,7 +287,7 @@ def test_plugin_serves_without_tensorflow(long_logdir):
         """
         import json, sys
         sys.modules["tensorflow"] = None
-        from tensorboard_plugin_weightgates import loader
+        from tensorboard_plugin_weightgates.backend import loader
         from tensorboard import default, program
         from tensorboard.backend import application
         from tensorboard.backend.event_processing import data_ingester

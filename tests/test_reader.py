@@ -30,7 +30,9 @@ from tensorboard import context as tb_context  # noqa: E402
 from tensorboard.backend.event_processing import data_provider as mux_data_provider  # noqa: E402
 from tensorboard.backend.event_processing import plugin_event_multiplexer  # noqa: E402
 
-from tensorboard_plugin_weightgates import metadata, reader, snapshot, summary  # noqa: E402
+from tensorboard_plugin_weightgates.backend import reader  # noqa: E402
+from tensorboard_plugin_weightgates.format import metadata, options, snapshot  # noqa: E402
+from tensorboard_plugin_weightgates.keras_writer import custom_loop  # noqa: E402
 
 keras = tf.keras
 CTX = tb_context.RequestContext()
@@ -118,10 +120,10 @@ class LoggedModel:
 
     def _log(self, step: int, pairs: list, snapshot_values: bool) -> None:
         model, writer = self.model, self.writer
-        summary.log_weights(model, step, writer, snapshot=snapshot_values, **self.options)
+        custom_loop.log_weights(model, step, writer, snapshot=snapshot_values, **self.options)
         self.weights[step] = {id(v): np.array(v.numpy()) for _, v in pairs}
         if self.log_gradients:
-            summary.log_gradients(
+            custom_loop.log_gradients(
                 model, pairs, step, writer, snapshot=snapshot_values, **self.options
             )
             self.gradients[step] = {id(v): np.array(g) for g, v in pairs}
@@ -232,12 +234,11 @@ def kernel_infos(
             direction="forward",
             cell=None,
             kernel="kernel",
-            gate=gate,
             gates=tuple(gates),
             gate_index=index,
             shape=tuple(shape),
         )
-        for index, gate in enumerate(gates)
+        for index in range(len(gates))
     )
 
 
@@ -262,8 +263,8 @@ def write_run(run_dir: str, kernels: Iterable[KernelSpec]) -> None:
 def _records(spec: KernelSpec, kind: str, info: metadata.SliceInfo, step: int):
     value = step + info.gate_index
     if step in spec.stats_steps:
-        length = metadata.stats_vector_length(metadata.DEFAULT_BINS)
-        md = metadata.create_stats_metadata(info, kind, metadata.DEFAULT_BINS, 0.0)
+        length = metadata.stats_vector_length(options.DEFAULT_BINS)
+        md = metadata.create_stats_metadata(info, kind, options.DEFAULT_BINS, 0.0)
         yield metadata.stats_tag(info, kind), np.full(length, value, float), md
     if step in spec.snapshot_steps:
         md = metadata.create_snapshot_metadata(info, kind, 1 << 20, (1, 1))
@@ -274,7 +275,7 @@ def _records(spec: KernelSpec, kind: str, info: metadata.SliceInfo, step: int):
 def write_raw(run_dir: str, tag: str, values: np.ndarray, step: int, content: bytes) -> None:
     """Writes one record under the stats plugin name with arbitrary summary content."""
     info = kernel_infos()[0]
-    summary_metadata = metadata.create_stats_metadata(info, "weights", metadata.DEFAULT_BINS, 0.0)
+    summary_metadata = metadata.create_stats_metadata(info, "weights", options.DEFAULT_BINS, 0.0)
     summary_metadata.plugin_data.content = content
     writer = tf.summary.create_file_writer(run_dir)
     with writer.as_default():
@@ -377,11 +378,11 @@ def test_stats_are_those_of_the_logged_values(logged, key, kind):
     stats = reader.read_stats(provider, CTX, "", kernel, kind)
 
     assert [g.gate for g in stats.gates] == list(kernel.gates)
-    assert stats.bins == metadata.DEFAULT_BINS
+    assert stats.bins == options.DEFAULT_BINS
     for gate_index, gate in enumerate(stats.gates):
         assert gate.steps.tolist() == [0, 1, 2]
         assert gate.values.shape == (3, len(metadata.STAT_FIELDS))
-        assert gate.counts.shape == (3, metadata.DEFAULT_BINS)
+        assert gate.counts.shape == (3, options.DEFAULT_BINS)
         for row, step in enumerate((0, 1, 2)):
             values = gate_values(model.value(kind, step, key), len(kernel.gates))[gate_index]
             previous = None
@@ -523,7 +524,7 @@ def test_snapshot_default_is_the_latest_step_of_every_gate(tmp_path):
     write_run(str(tmp_path / "run"), [KernelSpec(infos)])
     write_run(str(tmp_path / "run"), [KernelSpec(infos[:2], ("weights",), (), (30,))])
     provider = multiplexer_provider(str(tmp_path))
-    kernel = _kernel(provider, infos[0].kernel_key)
+    kernel = _kernel(provider, infos[0].key)
 
     result = reader.read_snapshot(provider, CTX, "", kernel, "weights")
 
@@ -540,7 +541,7 @@ def test_unsupported_version_is_skipped_and_reported(tmp_path):
     write_raw(
         run_dir,
         metadata.stats_tag(future, "weights"),
-        np.zeros(metadata.stats_vector_length(metadata.DEFAULT_BINS)),
+        np.zeros(metadata.stats_vector_length(options.DEFAULT_BINS)),
         0,
         b'{"version": 2, "record": "stats", "kind": "weights"}',
     )
@@ -591,7 +592,7 @@ def test_malformed_stats_vector_is_a_format_error(tmp_path):
     content = metadata.create_stats_metadata(info, "weights", 5, 0.0).plugin_data.content
     write_raw(str(tmp_path / "run"), metadata.stats_tag(info, "weights"), np.zeros(3), 5, content)
     provider = multiplexer_provider(str(tmp_path))
-    kernel = _kernel(provider, info.kernel_key)
+    kernel = _kernel(provider, info.key)
 
     with pytest.raises(metadata.FormatError, match="step 5: stats tensor has shape"):
         reader.read_stats(provider, CTX, "", kernel, "weights")

@@ -7,6 +7,7 @@ holds, as `metadata.STAT_FIELDS` defines them.
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import csv
 import functools
@@ -25,9 +26,12 @@ keras = pytest.importorskip("keras")
 
 from test_importer import build_model, expected_gates, model_files  # noqa: E402
 
-from tensorboard_plugin_weightgates import cli, importer, report, summary  # noqa: E402
+from tensorboard_plugin_weightgates.cli import importer, report  # noqa: E402
+from tensorboard_plugin_weightgates.cli import main as cli  # noqa: E402
+from tensorboard_plugin_weightgates.format import options  # noqa: E402
+from tensorboard_plugin_weightgates.keras_writer import summary  # noqa: E402
 
-NEAR_ZERO = summary.DEFAULT_NEAR_ZERO
+NEAR_ZERO = options.DEFAULT_NEAR_ZERO
 RUNS = ("a/train", "b/train", "grads/train", "series/train")
 
 
@@ -264,8 +268,16 @@ def test_sort_orders_by_a_column_with_missing_values_last(capsys):
         report.sort_rows(rows, "size")
 
 
-def test_the_command_line_knows_the_report_formats():
-    assert cli._FORMATS == report.FORMATS
+def test_the_command_line_offers_every_report_format_and_column():
+    parser = cli.build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    options_by_flag = {
+        flag: action
+        for action in commands.choices["report"]._actions
+        for flag in action.option_strings
+    }
+    assert tuple(options_by_flag["--format"].choices) == report.FORMATS
+    assert tuple(options_by_flag["--sort"].choices) == report.COLUMNS
 
 
 def test_nothing_to_report_exits_1(tmp_path, capsys):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tensorboard_plugin_weightgates import metadata
-from tensorboard_plugin_weightgates.snapshot import reduce_snapshot, snapshot_block
+from tensorboard_plugin_weightgates.format import metadata, options
+from tensorboard_plugin_weightgates.format.snapshot import reduce_snapshot, snapshot_block
 
 
 def _cells(rows: int, cols: int, side: int) -> int:
@@ -115,7 +115,7 @@ def test_ragged_blocks_average_only_real_entries():
 
 def test_large_kernel_is_bounded():
     values = np.random.default_rng(0).normal(size=(4096, 4096)).astype(np.float32)
-    result = reduce_snapshot(values, metadata.DEFAULT_SNAPSHOT_MAX_CELLS)
+    result = reduce_snapshot(values, options.DEFAULT_SNAPSHOT_MAX_CELLS)
     assert result.shape == (2, 128, 128)
     np.testing.assert_allclose(result[0, 0, 0], values[:32, :32].mean(dtype=np.float64), rtol=1e-5)
     assert reduce_snapshot(np.ones((1, 4096)), 16384).shape == (2, 1, 4096)

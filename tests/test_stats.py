@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tensorboard_plugin_weightgates import metadata
-from tensorboard_plugin_weightgates.stats import compute_dtype, gate_stats, histogram_tensor
+from tensorboard_plugin_weightgates.format import metadata, options
+from tensorboard_plugin_weightgates.keras_writer.stats import (
+    compute_dtype,
+    gate_stats,
+    histogram_tensor,
+)
 
 FIELDS = {name: i for i, name in enumerate(metadata.STAT_FIELDS)}
 STATS = len(metadata.STAT_FIELDS)
@@ -132,9 +136,9 @@ def test_matches_numpy(shape, gates, nonfinite):
 
 def test_large_kernel_matches_numpy():
     values = _values((300, 1024), seed=5)
-    result = gate_stats(values, 4, metadata.DEFAULT_BINS, 1e-3)
-    expected = _reference(values, 4, metadata.DEFAULT_BINS, 1e-3)
-    _assert_matches(result, expected, values, 4, metadata.DEFAULT_BINS)
+    result = gate_stats(values, 4, options.DEFAULT_BINS, 1e-3)
+    expected = _reference(values, 4, options.DEFAULT_BINS, 1e-3)
+    _assert_matches(result, expected, values, 4, options.DEFAULT_BINS)
     counts = np.asarray(result)[:, STATS:].sum(axis=1)
     np.testing.assert_array_equal(counts, 300 * 256 - _nonfinite(values))
 
@@ -218,9 +222,9 @@ def test_histogram_tensor_layout():
 
 def test_parse_round_trip():
     values = _values((10, 16), seed=7)
-    stats = np.asarray(gate_stats(values, 4, metadata.DEFAULT_BINS, 1e-3))
+    stats = np.asarray(gate_stats(values, 4, options.DEFAULT_BINS, 1e-3))
     for gate, vector in enumerate(stats):
-        record = metadata.parse_stats_tensor(vector, metadata.DEFAULT_BINS)
+        record = metadata.parse_stats_tensor(vector, options.DEFAULT_BINS)
         assert record["units"] == 4 and record["count"] == 40
         finite = record["count"] - record["nan_count"] - record["inf_count"]
         assert record["counts"].sum() == finite

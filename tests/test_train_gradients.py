@@ -14,7 +14,9 @@ import pytest
 import tensorflow as tf
 from test_callback import data, read_logdir, small_model
 
-from tensorboard_plugin_weightgates import WeightGatesCallback, gates, metadata, train_gradients
+from tensorboard_plugin_weightgates import WeightGatesCallback
+from tensorboard_plugin_weightgates.format import metadata
+from tensorboard_plugin_weightgates.keras_writer import compat, gates
 
 pytestmark = pytest.mark.keras
 keras = tf.keras
@@ -263,7 +265,7 @@ def test_training_step_restored_after_fit(tmp_path):
     x, y = data(16)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     plain = model.train_function
-    target, method = train_gradients.update_target(model.optimizer)
+    target, method = compat.update_target(model.optimizer)
     seen = []
 
     class DuringFit(keras.callbacks.Callback):
@@ -316,7 +318,7 @@ def test_interrupted_fit_is_undone_by_the_next_one(tmp_path):
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     callback._writer.flush()
     assert gradient_steps(str(tmp_path)) == {(1, 2)}
-    target, method = train_gradients.update_target(model.optimizer)
+    target, method = compat.update_target(model.optimizer)
     assert method not in vars(target)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
     assert gradient_steps(str(tmp_path)) == {(1, 2, 7, 8, 9, 10)}
@@ -336,7 +338,7 @@ def test_composes_with_tensorboard_and_another_callback(tmp_path):
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=callbacks)
     assert gradient_steps(str(every)) == {(1, 2, 3, 4, 5, 6)}
     assert gradient_steps(str(second)) == {(2, 4, 6)}
-    target, method = train_gradients.update_target(model.optimizer)
+    target, method = compat.update_target(model.optimizer)
     assert method not in vars(target)
 
 

@@ -9,12 +9,13 @@ How
 Keras computes that gradient inside its compiled training function, so it is caught where it is
 made: when `fit` starts, `attach` wraps the method with which the model's optimizer applies the
 final gradients to the variables, and has Keras rebuild its training function, which traces the
-wrapper into the graph. There the wrapper adds a ``tf.cond`` on the optimizer's step counter
-before the update and one after it: on a logged step the first computes every kernel's per-gate
-gradient statistics on the device, writes them (`summary.GateLogger.write_gradient_stats`) and
-keeps the gradients in variables for the next snapshot, the second does the same for the
-updated weights (`summary.GateLogger.write_weight_stats`); on every other step they cost that
-predicate, with no copy and no host round trip. Snapshots, which copy whole tensors, stay with
+wrapper into the graph. There the wrapper adds one ``tf.cond`` on the optimizer's step counter,
+right after the update: on a logged step its branch, kept whole as one op, computes every
+kernel's per-gate gradient statistics on the device, writes them
+(`summary.GateLogger.write_gradient_stats`), keeps the gradients in variables for the next
+snapshot, then writes the statistics of the updated weights
+(`summary.GateLogger.write_weight_stats`); on every other step it costs that predicate, with no
+copy and no host round trip. Snapshots, which copy whole tensors, stay with
 the callback on the host, at their own (rarer) steps. The
 predicate is evaluated per training step, also inside the loop that ``steps_per_execution > 1``
 compiles. `detach` (the callback's ``on_train_end``) restores the optimizer's method, the
@@ -23,7 +24,8 @@ an interrupt) is undone by the next call of ``make_train_function``, which every
 ``train_on_batch`` makes before its callbacks start, so a later `fit` without the callback never
 logs.
 
-The wrapped method, per optimizer family (the innermost one under a ``LossScaleOptimizer``):
+The wrapped method, per optimizer family (the innermost one under a ``LossScaleOptimizer``;
+`compat.UPDATE_METHODS`, like every private Keras access, lives in `compat`):
 
 * Keras 3, TensorFlow backend: ``_distributed_tf_update_step``.
 * tf-keras optimizers: ``_distributed_apply_gradients_fn``.
@@ -71,17 +73,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tensorboard_plugin_weightgates.summary import GateLogger
-
-UPDATE_METHODS = (
-    "_distributed_tf_update_step",
-    "_distributed_apply_gradients_fn",
-    "_distributed_apply",
-)
-"""Optimizer methods called as ``method(distribution, grads_and_vars, ...)`` with the final
-gradients, in the order they are looked for (Keras 3, tf-keras, tf-keras legacy)."""
-
-EPOCH = "epoch"
+from tensorboard_plugin_weightgates.format.options import EPOCH
+from tensorboard_plugin_weightgates.keras_writer import compat
+from tensorboard_plugin_weightgates.keras_writer.summary import GateLogger
 
 
 class TrainStepLogger:
@@ -115,9 +109,9 @@ class TrainStepLogger:
         self.logger = logger
         self.update_freq = update_freq
         self.log_weights = log_weights
-        self._log_fn = _branch_function(self._log)
+        self._log_fn = compat.uninlined_function(self._log)
         groups = logger.trainable_groups
-        self._keys = [_variable_key(g.variable) for g in groups]
+        self._keys = [compat.variable_key(g.variable) for g in groups]
         unique = list(dict.fromkeys(self._keys))
         self._slot = [unique.index(key) for key in self._keys]
         variables = {key: g.variable for key, g in zip(self._keys, groups)}
@@ -157,7 +151,7 @@ class TrainStepLogger:
         none). One small host-to-device write; call it when an epoch begins."""
         self._expected_step.assign(step)
 
-    def last_gradients(self) -> tuple[int, list[np.ndarray]] | None:
+    def last_gradients(self) -> tuple[int, list[np.ndarray | None]] | None:
         """The last logged step and its gradients, aligned with the logger's
         `trainable_groups` (None for a variable without a gradient at that step); None before
         the first logged step or without `keep_values`. Copies the gradients to the host."""
@@ -165,7 +159,9 @@ class TrainStepLogger:
         if step < 0 or self._values is None:
             return None
         current = self._value_steps.numpy() == step
-        values = [v.numpy() if fresh else None for v, fresh in zip(self._values, current)]
+        values: list[np.ndarray | None] = [
+            v.numpy() if fresh else None for v, fresh in zip(self._values, current)
+        ]
         return step, [values[slot] for slot in self._slot]
 
     def logged_step(self) -> int:
@@ -188,7 +184,7 @@ class TrainStepLogger:
         local = _first_replica(distribution, grads_and_vars)
         if local is None:
             return
-        by_key = {_variable_key(v): g for g, v in local if g is not None}
+        by_key = {compat.variable_key(v): g for g, v in local if g is not None}
         gradients = [by_key.get(key) for key in self._keys]
         tf.cond(self._due(step), lambda: self._log_fn(step, gradients), lambda: None)
 
@@ -235,18 +231,6 @@ def weights_final_in_update(model: Any) -> bool:
     return all(getattr(v, "constraint", None) is None for v in model.trainable_variables)
 
 
-def _branch_function(body):
-    """`body` as one function call in the training step's graph, never inlined there.
-
-    TensorFlow lowers a ``tf.cond`` of a compiled function to switch and merge ops, so every
-    op of the branch not taken is still visited on each step, to mark it dead: with the
-    statistics of every kernel inlined, that cost a small model's training ~15 % on steps that
-    log nothing. Kept whole (``_noinline``, an attribute `tf.function` accepts), the branch is
-    one op.
-    """
-    return tf.function(body, autograph=False, experimental_attributes={"_noinline": True})
-
-
 def _first_replica(distribution, grads_and_vars) -> list | None:
     """(gradient, variable) pairs as one replica holds them, or None on a replica that must not
     write. In the cross-replica context (a `merge_call`) every replica holds the same, already
@@ -273,38 +257,6 @@ def _writing_replica() -> bool:
     return tf.get_static_value(context.replica_id_in_sync_group) in (0, None)
 
 
-def _variable_key(variable: Any) -> int:
-    """Identifies a variable across its wrappers: a Keras 3 variable and the `tf.Variable` it
-    holds, a distributed variable and its per-replica components."""
-    inner = getattr(variable, "value", None)
-    if isinstance(inner, tf.Variable):
-        variable = inner
-    container = getattr(variable, "_distributed_container", None)
-    if container is not None:
-        variable = container()
-    return variable._unique_id
-
-
-def update_target(optimizer: Any) -> tuple[Any, str]:
-    """The optimizer that applies the gradients (inside loss-scale wrappers) and the name of its
-    method that receives the final ones.
-
-    Raises:
-      TypeError: for an optimizer of another kind, naming it and the alternative.
-    """
-    target = optimizer
-    while getattr(target, "inner_optimizer", None) is not None:
-        target = target.inner_optimizer
-    for name in UPDATE_METHODS:
-        if callable(getattr(type(target), name, None)):
-            return target, name
-    raise TypeError(
-        'gradients="train" needs a Keras 3 (TensorFlow backend) or tf-keras optimizer; '
-        f"{type(target).__module__}.{type(target).__name__} has none of the methods "
-        f"{UPDATE_METHODS}. Pass a probe batch, gradients=(x, y), instead"
-    )
-
-
 class _Attachment:
     """What attaching changed on one model, undone when its last hook detaches.
 
@@ -315,11 +267,10 @@ class _Attachment:
 
     def __init__(self, model: Any):
         self.model = weakref.ref(model)
-        self.optimizer, self.method = update_target(model.optimizer)
+        self.optimizer, self.method = compat.update_target(model.optimizer)
         self.hooks: list[TrainStepLogger] = []
         self.own_method = vars(self.optimizer).get(self.method)
-        self.train_function = model.train_function
-        self.train_tf_function = getattr(model, "train_tf_function", None)
+        self.train_function, self.train_tf_function = compat.train_functions(model)
         self.jit_compile = bool(getattr(model, "jit_compile", False))
         self.built_function = None
         self._patch_optimizer()
@@ -355,22 +306,11 @@ class _Attachment:
         hooks = tuple(self.hooks)
         traced = vars(model).get(_TRACED)
         if traced is not None and traced[0] is self.train_function and traced[1] == hooks:
-            model.train_function, built_tf_function = traced[2], traced[3]
-            if built_tf_function is not None:
-                model.train_tf_function = built_tf_function
+            compat.set_train_functions(model, *traced[2])
         else:
-            type(model).make_train_function(model, force=True)
-            _set(
-                model,
-                _TRACED,
-                (
-                    self.train_function,
-                    hooks,
-                    model.train_function,
-                    getattr(model, "train_tf_function", None),
-                ),
-            )
-        self.built_function = model.train_function
+            compat.rebuild_train_function(model)
+            _set(model, _TRACED, (self.train_function, hooks, compat.train_functions(model)))
+        self.built_function = compat.train_functions(model)[0]
 
     def undo(self) -> None:
         _restore(self.optimizer, self.method, self.own_method)
@@ -379,19 +319,17 @@ class _Attachment:
             return
         _restore(model, "make_train_function", None)
         _restore(model, _ATTRIBUTE, None)
-        if model.train_function is not self.built_function:
+        if compat.train_functions(model)[0] is not self.built_function:
             return  # compiled again since: Keras' own state is newer than ours.
         if self.jit_compile:
             model.jit_compile = True
-        model.train_function = self.train_function
-        if self.train_tf_function is not None:
-            model.train_tf_function = self.train_tf_function
+        compat.set_train_functions(model, self.train_function, self.train_tf_function)
 
 
 _ATTRIBUTE = "_weightgates_train_gradients"
 _TRACED = "_weightgates_traced_step"
 """The last training function traced with hooks, kept across `fit` calls: (the model's own
-training function, the hooks, the traced one, its tf-keras `train_tf_function`)."""
+training function, the hooks, the traced functions as `compat.train_functions` gives them)."""
 
 
 def _set(owner: Any, name: str, value: Any) -> None:
@@ -414,6 +352,7 @@ def _undo_then(model_ref: weakref.ref):
 
     def make_train_function(*args, **kwargs):
         model = model_ref()
+        assert model is not None, "a model's own method outlived the model"
         detach_all(model)
         return model.make_train_function(*args, **kwargs)
 
@@ -425,7 +364,8 @@ def attach(model: Any, hook: TrainStepLogger) -> None:
     function with the hook traced in. Attaching a hook again first detaches it.
 
     Raises:
-      TypeError: for an optimizer whose update method is unknown (see `update_target`).
+      compat.TrainGradientsUnavailable: for an optimizer whose update method is unknown (see
+        `compat.update_target`).
     """
     detach(model, hook)
     attachment = vars(model).get(_ATTRIBUTE)

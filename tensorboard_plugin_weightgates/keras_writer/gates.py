@@ -18,7 +18,7 @@ the k-th gate, ``w = shape[-1] // len(gates)``. A ``GRU(reset_after=True)`` bias
 
 Layer kinds are recognised by the class names in the layer's MRO, not with ``isinstance``: the
 same code then serves Keras 3 and tf-keras (``TF_USE_LEGACY_KERAS=1``), and this module never
-imports either.
+imports either. The gate names themselves are `format.gate_names`, shared with the readers.
 """
 
 from __future__ import annotations
@@ -30,17 +30,18 @@ from typing import Any
 
 import numpy as np
 
-LSTM_GATES = ("input", "forget", "cell", "output")
-GRU_GATES = ("update", "reset", "candidate")
-NO_GATES = (None,)
+from tensorboard_plugin_weightgates.format import metadata
+from tensorboard_plugin_weightgates.format.gate_names import GRU_GATES, LSTM_GATES, NO_GATES
+from tensorboard_plugin_weightgates.keras_writer import compat
 
 _RECURRENT_KERNELS = ("kernel", "recurrent_kernel", "bias")
 _GRU_BIAS_ROWS = ("input_bias", "recurrent_bias")
 
 
 @dataclasses.dataclass(frozen=True)
-class GateSlice:
-    """One gate of one kernel of one layer, and where its values live.
+class GateSlice(metadata.SliceInfo):
+    """One gate of one kernel of one layer (its identity, `metadata.SliceInfo`), and where its
+    values live.
 
     `index` is a NumPy-style index, made of ints, slices and ``Ellipsis`` only, that selects this
     slice from the whole variable: ``(Ellipsis, slice(16, 32))`` for the second gate of a
@@ -52,23 +53,13 @@ class GateSlice:
     `layer` is the layer's path in the model ("/"-joined names of the nested models below the
     root, then the layer's name, as Keras 3's ``layer.path``); wrappers (``Bidirectional``,
     ``TimeDistributed``) are the logged layer, and `direction` and `cell` say where inside it the
-    slice lives. `gates` are all gates of the kernel in storage order and `gate_index` is this
-    slice's position among them. `order` is the layer's depth-first position among the layers
-    that `split_model` logged.
+    slice lives. `order` is the layer's depth-first position among the layers that
+    `split_model` logged.
 
-    Slices compare and hash by their names (`index` follows from them, and slice objects are not
-    hashable before Python 3.12), so they can key dicts.
+    Slices compare and hash by their identity (`index` follows from it, and slice objects are
+    not hashable before Python 3.12), so they can key dicts.
     """
 
-    layer: str
-    layer_type: str
-    order: int
-    direction: str
-    cell: int | None
-    kernel: str
-    gate: str | None
-    gates: tuple[str | None, ...]
-    gate_index: int
     trainable: bool
     variable: Any = dataclasses.field(compare=False, repr=False)
     index: tuple = dataclasses.field(compare=False)
@@ -77,12 +68,6 @@ class GateSlice:
     def values(self) -> np.ndarray:
         """The slice's current value: the variable is read at each access, never cached."""
         return np.array(np.asarray(self.variable)[self.index])
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """Shape of `values`, found without reading the variable."""
-        shape = tuple(int(d) for d in self.variable.shape)
-        return np.broadcast_to(np.empty((), dtype=bool), shape)[self.index].shape
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,7 +156,7 @@ def _relative_names(obj: Any) -> dict[int, str]:
     kernel name must be unique within its layer to become a tag.
     """
     named: dict[int, str] = {}
-    for sub in obj._flatten_layers(include_self=False, recursive=False):
+    for sub in compat.sublayers(obj):
         for key, name in _relative_names(sub).items():
             named.setdefault(key, f"{sub.name}/{name}")
     for variable in obj.weights:
@@ -208,16 +193,22 @@ def _gate_slices(
     return [
         GateSlice(
             kernel=kernel,
-            gate=gate,
             gates=gates,
             gate_index=k,
+            shape=_indexed_shape(variable, index),
             trainable=bool(variable.trainable),
             variable=variable,
             index=index,
             **common,
         )
-        for k, (gate, index) in enumerate(zip(gates, ranges))
+        for k, index in enumerate(ranges)
     ]
+
+
+def _indexed_shape(variable: Any, index: tuple) -> tuple[int, ...]:
+    """Shape of ``variable[index]``, found without reading the variable."""
+    shape = tuple(int(d) for d in variable.shape)
+    return np.broadcast_to(np.empty((), dtype=bool), shape)[index].shape
 
 
 def _slices_by_variable(
@@ -238,7 +229,7 @@ def _slices_by_variable(
     slices = {}
     for variable in obj.weights:
         role = roles.get(id(variable))
-        if role is None:
+        if role is None or gates is None:
             pieces = _gate_slices(names[id(variable)], variable, NO_GATES, None, **common)
         elif role == "bias" and len(variable.shape) == 2:
             pieces = [

@@ -43,7 +43,8 @@ from typing import Any, Protocol
 import h5py
 import tensorflow as tf
 
-from tensorboard_plugin_weightgates.summary import GateLogger, LogOptions
+from tensorboard_plugin_weightgates.format.options import LogOptions
+from tensorboard_plugin_weightgates.keras_writer.summary import GateLogger
 
 RUN_SUBDIRECTORY = "train"
 """Where a run's records go inside its directory: the callback's (and Keras' TensorBoard
@@ -265,8 +266,8 @@ def load_model(path: str, custom_objects: Mapping[str, Any] | None = None) -> Lo
                 model = _keras(framework).models.load_model(
                     path, compile=False, custom_objects=dict(custom_objects or {})
                 )
-        except Exception as error:
-            errors.append((framework, error))
+        except Exception as failure:
+            errors.append((framework, failure))
             continue
         if not hasattr(model, "layers"):
             raise ImportFailure(
@@ -541,7 +542,7 @@ def import_series(
     progress.end(outcomes[0])
     with staged:
         missing = [f for f in files if f not in steps]
-        for path in sorted(steps, key=steps.get) + missing:
+        for path in sorted(steps, key=lambda path: steps[path]) + missing:
             progress.begin(path)
             outcome = _import_checkpoint(loaded, logger, path, run, steps.get(path))
             progress.end(outcome)

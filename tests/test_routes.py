@@ -21,7 +21,8 @@ from test_reader import (
 )
 from werkzeug import test as werkzeug_test
 
-from tensorboard_plugin_weightgates import metadata, plugin, reader
+from tensorboard_plugin_weightgates.backend import reader, routes
+from tensorboard_plugin_weightgates.format import metadata, options
 
 pytest.importorskip("tensorflow")
 
@@ -35,7 +36,7 @@ GRU_BIAS = {"run": "run", "layer": "gru", "direction": "forward", "kernel": "inp
 DENSE = {"run": "run", "layer": "dense", "direction": "forward", "kernel": "kernel"}
 GRU_CELL = {"run": "stacked", "layer": "stacked", "direction": "forward", "kernel": "kernel"}
 NAN = {"run": "nan", "layer": "lstm", "direction": "forward", "kernel": "kernel"}
-SLICE = metadata.SliceInfo("dense", "Dense", 0, "forward", None, "bias", None, (None,), 0, (1,))
+SLICE = metadata.SliceInfo("dense", "Dense", 0, "forward", None, "bias", (None,), 0, (1,))
 
 
 def tensorboard_app(logdir: str):
@@ -167,7 +168,7 @@ def test_stats_of_every_gate_are_those_of_the_logged_values(client, models, kind
         "kind": kind,
     }
     assert (response["bins"], response["fields"]) == (
-        metadata.DEFAULT_BINS,
+        options.DEFAULT_BINS,
         list(metadata.STAT_FIELDS),
     )
     assert [g["gate"] for g in response["gates"]] == list(LSTM_GATES)
@@ -323,7 +324,7 @@ def static_dir(tmp_path, monkeypatch):
     (root / "notes.txt").write_text("not a served type")
     (tmp_path / "outside.js").write_text("secret")
     (root / "link.js").symlink_to(tmp_path / "outside.js")
-    monkeypatch.setattr(plugin, "STATIC_DIR", str(root))
+    monkeypatch.setattr(routes, "STATIC_DIR", str(root))
     return root
 
 

@@ -1,14 +1,16 @@
 """The on-disk format of weightgates: plugin names, tag scheme, summary content, tensor layouts.
 
 This is the only module that knows how a gate slice is named and laid out in an event file.
-Writers (`summary`) and readers (`reader`, the plugin, the command line) both go through it, so
+Writers (`keras_writer.summary`) and readers (`backend.reader`, the routes, the command line)
+both go through it, so
 a change of format is a change of `FORMAT_VERSION` here and nowhere else.
 
 Format version 1
 ----------------
 Every record is a tensor summary (`DATA_CLASS_TENSOR`) whose `plugin_data.content` is UTF-8
-JSON holding `SliceInfo`'s fields plus `version`, `record`, `kind` and the record's own
-parameters. Content is constant per tag: TensorBoard keeps only the first event's metadata.
+JSON holding the slice's identity (`SliceInfo`, as ``slice``) plus `version`, `record`, `kind`
+and the record's own parameters. Content is constant per tag: TensorBoard keeps only the first
+event's metadata.
 
 * ``stats`` (plugin `PLUGIN_NAME`): a float64 vector of ``len(STAT_FIELDS) + bins`` values:
   the scalars of `STAT_FIELDS` in that order, then ``bins`` bucket counts of the finite values
@@ -29,11 +31,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from tensorboard.compat.proto import summary_pb2
 from tensorboard.plugins.histogram import metadata as histogram_metadata
+
+from tensorboard_plugin_weightgates.format.gate_names import NO_GATES
 
 PLUGIN_NAME = "weightgates"
 SNAPSHOT_PLUGIN_NAME = "weightgates_snapshots"
@@ -68,33 +73,7 @@ dead when every finite value of it has ``|x| <= near_zero``. `update_size` is
 ``||W_t - W_prev|| / ||W_prev||`` against the previous logged step (NaN at the first logged step
 and for gradients)."""
 
-REPORT_COLUMNS = (
-    "run",
-    "step",
-    "layer",
-    "cell",
-    "direction",
-    "kernel",
-    "gate",
-    "shape",
-    "mean",
-    "std",
-    "l2_norm",
-    "near_zero_fraction",
-    "units",
-    "dead_units",
-    "nan_count",
-    "inf_count",
-    "update_size",
-)
-"""Columns of `weightgates report` in every format, in order; names as in `STAT_FIELDS`. `shape`
-is one gate's shape. Here so that the command line builds its parser without the report's
-imports."""
-
 SNAPSHOT_PLANES = ("mean", "max_abs")
-
-DEFAULT_BINS = 30
-DEFAULT_SNAPSHOT_MAX_CELLS = 128 * 128
 
 SAMPLES_PER_PLUGIN = {PLUGIN_NAME: 2000, SNAPSHOT_PLUGIN_NAME: 100}
 """What the plugin's loader asks TensorBoard to keep per tag unless the user says otherwise."""
@@ -105,13 +84,14 @@ class FormatError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class SliceInfo:
-    """Where one gate slice comes from: what a reader needs to place it in the model.
+class KernelInfo:
+    """Which kernel of a model a record belongs to: the identity writers and readers share.
 
-    `order` is the layer's position in the model (depth-first), for listing layers in model
-    order. `gates` are all gates of the slice's kernel in storage order and `gate_index` this
-    slice's position among them, so a reader can rebuild the whole kernel with its boundaries.
-    `shape` is the slice's own shape (one gate).
+    A kernel is one variable of one layer (or one row of it, for a ``GRU(reset_after=True)``
+    bias) in one direction and cell, split along its last axis into `gates` in storage order
+    (``(None,)`` for a variable without gates). `layer` is the layer's path in the model
+    ("/"-joined names below the root model) and `order` its depth-first position among the
+    logged layers, for listing layers in model order.
     """
 
     layer: str
@@ -120,36 +100,69 @@ class SliceInfo:
     direction: str
     cell: int | None
     kernel: str
-    gate: str | None
     gates: tuple[str | None, ...]
+
+    @property
+    def key(self) -> tuple[str, int | None, str, str]:
+        """Identifies the kernel within a run: (layer, cell, direction, kernel)."""
+        return (self.layer, self.cell, self.direction, self.kernel)
+
+    @property
+    def gated(self) -> bool:
+        return self.gates != NO_GATES
+
+
+@dataclasses.dataclass(frozen=True)
+class SliceInfo(KernelInfo):
+    """One gate slice of a kernel: `gate_index` is its position in `gates`, `shape` its own
+    shape (one gate's). Stored in every record's content, so a reader can rebuild the whole
+    kernel and its gate boundaries from the slices."""
+
     gate_index: int
     shape: tuple[int, ...]
 
     @property
-    def kernel_key(self) -> tuple[str, int | None, str, str]:
-        """Identifies the kernel (all its gates) within a run."""
-        return (self.layer, self.cell, self.direction, self.kernel)
+    def gate(self) -> str | None:
+        return self.gates[self.gate_index]
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The content's ``slice`` object; `gate` is written too, for readers of the raw
+        content (a reader checks it against `gates`)."""
+        obj = {field.name: getattr(self, field.name) for field in dataclasses.fields(SliceInfo)}
+        obj["gates"] = list(self.gates)
+        obj["shape"] = list(self.shape)
+        obj["gate"] = self.gate
+        return obj
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> SliceInfo:
         try:
-            return cls(
+            info = cls(
                 layer=str(obj["layer"]),
                 layer_type=str(obj["layer_type"]),
                 order=int(obj["order"]),
                 direction=str(obj["direction"]),
                 cell=None if obj["cell"] is None else int(obj["cell"]),
                 kernel=str(obj["kernel"]),
-                gate=None if obj["gate"] is None else str(obj["gate"]),
                 gates=tuple(None if g is None else str(g) for g in obj["gates"]),
                 gate_index=int(obj["gate_index"]),
                 shape=tuple(int(d) for d in obj["shape"]),
             )
+            gate = obj["gate"]
         except (KeyError, TypeError, ValueError) as error:
             raise FormatError(f"malformed slice description: {error!r}") from error
+        if not 0 <= info.gate_index < len(info.gates) or gate != info.gate:
+            raise FormatError(
+                f"malformed slice description: gate {gate!r} is not entry {info.gate_index} "
+                f"of gates {list(info.gates)}"
+            )
+        return info
+
+    def as_slice_info(self) -> SliceInfo:
+        """This slice's identity alone, without what a subclass adds (a writer's variable)."""
+        return SliceInfo(
+            **{field.name: getattr(self, field.name) for field in dataclasses.fields(SliceInfo)}
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,14 +308,36 @@ def stats_vector_length(bins: int) -> int:
 
 def parse_stats_tensor(values: np.ndarray, bins: int) -> dict[str, Any]:
     """Splits one stats vector into ``{field: float, ..., "counts": ndarray[bins]}``."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.shape != (stats_vector_length(bins),):
-        raise FormatError(
-            f"stats tensor has shape {values.shape}, expected ({stats_vector_length(bins)},)"
-        )
-    record: dict[str, Any] = {name: float(values[i]) for i, name in enumerate(STAT_FIELDS)}
-    record["counts"] = values[len(STAT_FIELDS) :]
+    vector = _stats_vector(values, stats_vector_length(bins))
+    record: dict[str, Any] = {name: float(vector[i]) for i, name in enumerate(STAT_FIELDS)}
+    record["counts"] = vector[len(STAT_FIELDS) :]
     return record
+
+
+def parse_stats_series(series: Sequence[tuple[int, np.ndarray]], bins: int) -> np.ndarray:
+    """The stats vectors of one tag's ``(step, values)`` points as float64 ``[points,
+    stats_vector_length(bins)]``: the scalars of `STAT_FIELDS`, then the bucket counts.
+
+    Raises:
+      FormatError: naming the first step whose vector does not have this layout.
+    """
+    length = stats_vector_length(bins)
+    vectors = np.empty((len(series), length), dtype=np.float64)
+    for row, (step, values) in enumerate(series):
+        try:
+            vectors[row] = _stats_vector(values, length)
+        except FormatError as error:
+            raise FormatError(f"step {step}: {error}") from None
+    return vectors
+
+
+def _stats_vector(values: Any, length: int) -> np.ndarray:
+    values = np.asarray(values)
+    if values.dtype.kind not in "fiu":
+        raise FormatError(f"stats tensor has dtype {values.dtype}, expected a real number type")
+    if values.shape != (length,):
+        raise FormatError(f"stats tensor has shape {values.shape}, expected ({length},)")
+    return values.astype(np.float64, copy=False)
 
 
 def parse_snapshot_tensor(values: np.ndarray) -> np.ndarray:

@@ -10,11 +10,12 @@ import argparse
 
 from tensorboard.plugins import base_plugin
 
-from tensorboard_plugin_weightgates import metadata, plugin
+from tensorboard_plugin_weightgates.backend import routes
+from tensorboard_plugin_weightgates.format import metadata
 
 
 class WeightGatesLoader(base_plugin.TBLoader):
-    """Loads `plugin.WeightGatesPlugin`, and asks TensorBoard to keep enough of its data.
+    """Loads `routes.WeightGatesPlugin`, and asks TensorBoard to keep enough of its data.
 
     TensorBoard keeps only a sample of each time series in memory: for plugins it does not
     know, 10 points per tag (or 100 with `--load_fast=true`), far too few for training
@@ -30,5 +31,5 @@ class WeightGatesLoader(base_plugin.TBLoader):
         given = dict(getattr(flags, "samples_per_plugin", None) or {})
         flags.samples_per_plugin = {**metadata.SAMPLES_PER_PLUGIN, **given}
 
-    def load(self, context: base_plugin.TBContext) -> plugin.WeightGatesPlugin:
-        return plugin.WeightGatesPlugin(context)
+    def load(self, context: base_plugin.TBContext) -> routes.WeightGatesPlugin:
+        return routes.WeightGatesPlugin(context)

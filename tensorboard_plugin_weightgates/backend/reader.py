@@ -19,13 +19,14 @@ import dataclasses
 import functools
 import logging
 import threading
+import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Union
 
 import numpy as np
 from tensorboard.data import provider as provider_lib
 
-from tensorboard_plugin_weightgates import metadata
+from tensorboard_plugin_weightgates.format import metadata
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ read returns every kept step (TensorBoard's sampling is set by the loader, not b
 
 KernelKey = tuple[str, Union[int, None], str, str]
 """(layer, cell, direction, kernel): identifies a kernel within a run, as
-`metadata.SliceInfo.kernel_key`."""
+`metadata.KernelInfo.key`."""
 
 Content = Union[metadata.StatsContent, metadata.SnapshotContent]
 
@@ -43,7 +44,7 @@ _KERNEL_ORDER = ("kernel", "recurrent_kernel", "bias", "input_bias", "recurrent_
 """Display order of the usual kernels of a recurrent layer; other variables follow by name."""
 
 
-_RECORD_TYPES = {
+_RECORD_TYPES: dict[str, tuple[str, Callable[[bytes], Content]]] = {
     metadata.RECORD_STATS: (metadata.PLUGIN_NAME, metadata.parse_stats_content),
     metadata.RECORD_SNAPSHOT: (metadata.SNAPSHOT_PLUGIN_NAME, metadata.parse_snapshot_content),
 }
@@ -76,8 +77,9 @@ class Records:
 
 
 @dataclasses.dataclass(frozen=True)
-class Kernel:
-    """One kernel of one run: where it sits in the model and the tags that hold its records.
+class Kernel(metadata.KernelInfo):
+    """One kernel of one run (its identity, `metadata.KernelInfo`) and the tags that hold its
+    records.
 
     `gate_shapes` are the shapes of the gate slices, which split the kernel's last axis in
     `gates` order. `stats` and `snapshots` map a kind to its records; a kind without records
@@ -85,24 +87,9 @@ class Kernel:
     """
 
     run: str
-    layer: str
-    layer_type: str
-    order: int
-    cell: int | None
-    direction: str
-    kernel: str
-    gates: tuple[str | None, ...]
     gate_shapes: tuple[tuple[int, ...], ...]
     stats: Mapping[str, Records]
     snapshots: Mapping[str, Records]
-
-    @property
-    def key(self) -> KernelKey:
-        return (self.layer, self.cell, self.direction, self.kernel)
-
-    @property
-    def gated(self) -> bool:
-        return self.gates != (None,)
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -315,7 +302,7 @@ def read_stats(
     """
     records = _records(kernel, kernel.stats, kind, _RECORD_NAMES[metadata.RECORD_STATS])
     indices = _gate_indices(kernel, gate)
-    contents = [records.contents[i] for i in indices]
+    contents = [typing.cast(metadata.StatsContent, records.contents[i]) for i in indices]
     bins = _common(kernel, kind, "histogram bins", [c.bins for c in contents])
     near_zero = _common(kernel, kind, "near_zero", [c.near_zero for c in contents])
     tags = [records.tags[i] for i in indices]
@@ -351,7 +338,8 @@ def read_snapshot(
       metadata.FormatError: the gates' snapshots do not fit side by side.
     """
     records = _records(kernel, kernel.snapshots, kind, _RECORD_NAMES[metadata.RECORD_SNAPSHOT])
-    block = _common(kernel, kind, "snapshot block", [c.block for c in records.contents])
+    contents = [typing.cast(metadata.SnapshotContent, c) for c in records.contents]
+    block = _common(kernel, kind, "snapshot block", [c.block for c in contents])
     read = functools.partial(_read_gate_snapshots, data_provider, ctx, experiment_id, kernel.run)
     steps, data = read(records.tags, step)
     if not steps:
@@ -361,7 +349,7 @@ def read_snapshot(
         )
     if step is None:
         step = steps[-1]
-        if any(datum.step != step for datum in data):
+        if any(datum is None or datum.step != step for datum in data):
             # The gates' latest steps differ (a step still being written): read the latest
             # step they share.
             _, data = read(records.tags, step)
@@ -370,13 +358,14 @@ def read_snapshot(
             f"{kind} of kernel {kernel.kernel!r} of layer {kernel.layer!r} have no snapshot at "
             f"step {step}; they have {len(steps)} snapshot steps from {steps[0]} to {steps[-1]}"
         )
-    if any(datum is None for datum in data):
+    present = [datum for datum in data if datum is not None]
+    if len(present) < len(data):
         # TensorBoard's sampling replaced the step between two reads (live training).
         raise NotFoundError(
             f"{kind} snapshot of kernel {kernel.kernel!r} at step {step} was just replaced by "
             "newer data; reload"
         )
-    arrays = [metadata.parse_snapshot_tensor(datum.numpy) for datum in data]
+    arrays = [metadata.parse_snapshot_tensor(datum.numpy) for datum in present]
     if len({a.shape[1] for a in arrays}) != 1:
         raise metadata.FormatError(
             f"snapshots of the gates of kernel {kernel.kernel!r} at step {step} have different "
@@ -461,7 +450,7 @@ class _ListingBuilder:
             if isinstance(content, metadata.StatsContent)
             else metadata.RECORD_SNAPSHOT
         )
-        group = self._groups.setdefault((run, content.info.kernel_key, record, content.kind), {})
+        group = self._groups.setdefault((run, content.info.key, record, content.kind), {})
         group[content.info.gate_index] = (tag, content, fingerprint)
 
     def skip(self, run: str, reason: str, tag: str) -> None:
@@ -521,20 +510,8 @@ def _group_problem(infos: Sequence[metadata.SliceInfo], gate_indices: list[int])
 
 
 def _new_kernel(run: str, infos: Sequence[metadata.SliceInfo]) -> Kernel:
-    first = infos[0]
-    return Kernel(
-        run=run,
-        layer=first.layer,
-        layer_type=first.layer_type,
-        order=first.order,
-        cell=first.cell,
-        direction=first.direction,
-        kernel=first.kernel,
-        gates=first.gates,
-        gate_shapes=_shapes(infos),
-        stats={},
-        snapshots={},
-    )
+    identity = {f.name: getattr(infos[0], f.name) for f in dataclasses.fields(metadata.KernelInfo)}
+    return Kernel(**identity, run=run, gate_shapes=_shapes(infos), stats={}, snapshots={})
 
 
 def _shapes(infos: Iterable[metadata.SliceInfo]) -> tuple[tuple[int, ...], ...]:
@@ -592,8 +569,8 @@ def _read_run_steps(
     return [
         {
             kind: KindSteps(
-                stats_steps=steps["stats"].get(_first_tag(kernel.stats, kind), ()),
-                snapshot_steps=steps["snapshots"].get(_first_tag(kernel.snapshots, kind), ()),
+                stats_steps=_first_gate_steps(steps["stats"], kernel.stats, kind),
+                snapshot_steps=_first_gate_steps(steps["snapshots"], kernel.snapshots, kind),
             )
             for kind in kernel.kinds
         }
@@ -601,8 +578,10 @@ def _read_run_steps(
     ]
 
 
-def _first_tag(records: Mapping[str, Records], kind: str) -> str | None:
-    return records[kind].tags[0] if kind in records else None
+def _first_gate_steps(
+    steps: Mapping[str, tuple[int, ...]], records: Mapping[str, Records], kind: str
+) -> tuple[int, ...]:
+    return steps.get(records[kind].tags[0], ()) if kind in records else ()
 
 
 def _steps_of(
@@ -701,16 +680,10 @@ def _common(kernel: Kernel, kind: str, what: str, values: Sequence[Any]) -> Any:
 def _gate_stats(
     gate: str | None, tag: str, series: Sequence[provider_lib.TensorDatum], bins: int
 ) -> GateStats:
-    length = metadata.stats_vector_length(bins)
-    vectors = np.empty((len(series), length), dtype=np.float64)
-    for row, datum in enumerate(series):
-        vector = np.asarray(datum.numpy)
-        if vector.shape != (length,):
-            raise metadata.FormatError(
-                f"tag {tag!r} at step {datum.step}: stats tensor has shape {vector.shape}, "
-                f"expected ({length},)"
-            )
-        vectors[row] = vector
+    try:
+        vectors = metadata.parse_stats_series([(d.step, d.numpy) for d in series], bins)
+    except metadata.FormatError as error:
+        raise metadata.FormatError(f"tag {tag!r} at {error}") from None
     fields = len(metadata.STAT_FIELDS)
     return GateStats(
         gate=gate,

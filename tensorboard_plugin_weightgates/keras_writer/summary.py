@@ -1,11 +1,11 @@
 """Writing per-gate statistics, snapshots and histograms of a Keras model to TensorBoard.
 
-`GateLogger` is the writer behind `WeightGatesCallback`, and the entry point for custom
-training loops. It splits the model once (`gates.split_model`), groups the gate slices by
-kernel, and compiles one `tf.function` per kind that computes every kernel's per-gate
-statistics on the device holding the weights and writes them, so that a logged step costs one
-graph call and never copies whole tensors to the host. Only snapshot steps copy values to the
-host, where they are block-reduced (`snapshot`) before writing.
+`GateLogger` is the writer behind `WeightGatesCallback`, the custom-loop functions
+(`custom_loop`) and `weightgates import`. It splits the model once (`gates.split_model`),
+groups the gate slices by kernel, and compiles one `tf.function` per kind that computes every
+kernel's per-gate statistics on the device holding the weights and writes them, so that a logged
+step costs one graph call and never copies whole tensors to the host. Only snapshot steps copy
+values to the host, where they are block-reduced (`snapshot`) before writing.
 
 Summary metadata (which TensorBoard reads from a tag's first event only) is attached to the
 first write of each tag by this logger, and left off later writes to keep records small.
@@ -21,58 +21,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tensorboard_plugin_weightgates import gates, metadata, snapshot, stats
-
-DEFAULT_NEAR_ZERO = 1e-3
-DEFAULT_GRADIENT_NEAR_ZERO = 1e-8
-
-
-@dataclasses.dataclass(frozen=True)
-class LogOptions:
-    """How much to write per slice; shared by the callback and the custom-loop functions.
-
-    `near_zero` is the |x| below which a weight counts as zero (sparsity, dead units), and
-    `gradient_near_zero` the same for gradients, which are orders of magnitude smaller.
-    """
-
-    histogram_bins: int = metadata.DEFAULT_BINS
-    near_zero: float = DEFAULT_NEAR_ZERO
-    gradient_near_zero: float = DEFAULT_GRADIENT_NEAR_ZERO
-    snapshot_max_cells: int = metadata.DEFAULT_SNAPSHOT_MAX_CELLS
-    write_histograms: bool = True
-
-    def __post_init__(self):
-        validate_options(self)
-
-    def threshold(self, kind: str) -> float:
-        return self.near_zero if kind == "weights" else self.gradient_near_zero
-
-
-def validate_options(options: LogOptions) -> None:
-    """Raises ValueError naming the first bad option, its value and what is allowed."""
-    _check_int("histogram_bins", options.histogram_bins, minimum=2)
-    _check_int("snapshot_max_cells", options.snapshot_max_cells, minimum=1)
-    _check_threshold("near_zero", options.near_zero)
-    _check_threshold("gradient_near_zero", options.gradient_near_zero)
-    if not isinstance(options.write_histograms, bool):
-        raise ValueError(
-            f"write_histograms must be True or False, got {options.write_histograms!r}"
-        )
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_threshold(name: str, value: Any) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.floating, np.integer))
-        or not np.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+from tensorboard_plugin_weightgates.format import metadata, snapshot
+from tensorboard_plugin_weightgates.format.options import LogOptions
+from tensorboard_plugin_weightgates.keras_writer import gates, stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +35,6 @@ class KernelGroup:
     """
 
     slices: tuple[gates.GateSlice, ...]
-    infos: tuple[metadata.SliceInfo, ...]
     index: tuple
 
     @property
@@ -96,28 +46,11 @@ class KernelGroup:
         return self.slices[0].trainable
 
 
-def slice_info(gate_slice: gates.GateSlice) -> metadata.SliceInfo:
-    """The on-disk description of a gate slice."""
-    return metadata.SliceInfo(
-        layer=gate_slice.layer,
-        layer_type=gate_slice.layer_type,
-        order=gate_slice.order,
-        direction=gate_slice.direction,
-        cell=gate_slice.cell,
-        kernel=gate_slice.kernel,
-        gate=gate_slice.gate,
-        gates=tuple(gate_slice.gates),
-        gate_index=gate_slice.gate_index,
-        shape=tuple(int(d) for d in gate_slice.shape),
-    )
-
-
 def group_kernels(slices: Iterable[gates.GateSlice]) -> list[KernelGroup]:
     """Groups slices by kernel, keeping model order and gate order."""
     grouped: dict[tuple, list[gates.GateSlice]] = {}
     for gate_slice in slices:
-        key = (gate_slice.layer, gate_slice.cell, gate_slice.direction, gate_slice.kernel)
-        grouped.setdefault(key, []).append(gate_slice)
+        grouped.setdefault(gate_slice.key, []).append(gate_slice)
     groups = []
     for members in grouped.values():
         members.sort(key=lambda s: s.gate_index)
@@ -126,13 +59,7 @@ def group_kernels(slices: Iterable[gates.GateSlice]) -> list[KernelGroup]:
                 f"kernel {members[0].kernel!r} of layer {members[0].layer!r} has "
                 f"{len(members)} slices for gates {members[0].gates}"
             )
-        groups.append(
-            KernelGroup(
-                slices=tuple(members),
-                infos=tuple(slice_info(s) for s in members),
-                index=_kernel_index(members),
-            )
-        )
+        groups.append(KernelGroup(slices=tuple(members), index=_kernel_index(members)))
     return groups
 
 
@@ -308,16 +235,16 @@ class GateLogger:
     def _texts(self, group: KernelGroup, kind: str) -> tuple[np.ndarray, ...]:
         """Tags and serialized metadata of the group's stats and histogram records, per gate."""
         return (
-            np.array([metadata.stats_tag(info, kind) for info in group.infos], dtype=object),
+            np.array([metadata.stats_tag(info, kind) for info in group.slices], dtype=object),
             np.array(
-                [self._stats_metadata(info, kind).SerializeToString() for info in group.infos],
+                [self._stats_metadata(info, kind).SerializeToString() for info in group.slices],
                 dtype=object,
             ),
-            np.array([metadata.histogram_tag(info, kind) for info in group.infos], dtype=object),
+            np.array([metadata.histogram_tag(info, kind) for info in group.slices], dtype=object),
             np.array(
                 [
                     metadata.create_histogram_metadata(info, kind).SerializeToString()
-                    for info in group.infos
+                    for info in group.slices
                 ],
                 dtype=object,
             ),
@@ -391,7 +318,7 @@ class GateLogger:
         max_cells = self.options.snapshot_max_cells
         with self.writer.as_default(), tf.summary.record_if(True):
             for group, array in arrays:
-                for gate_slice, info in zip(group.slices, group.infos):
+                for info in group.slices:
                     tag = metadata.snapshot_tag(info, kind)
                     description = None
                     if tag not in self._described:
@@ -402,7 +329,7 @@ class GateLogger:
                         )
                     tf.summary.write(
                         tag,
-                        snapshot.reduce_snapshot(array[gate_slice.index], max_cells),
+                        snapshot.reduce_snapshot(array[info.index], max_cells),
                         step=step,
                         metadata=description,
                     )
@@ -416,74 +343,3 @@ def _as_matrix(tensor: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
 
 def _to_numpy(variable: Any) -> np.ndarray:
     return np.asarray(variable.numpy())
-
-
-_loggers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _logger_for(model: Any, writer: tf.summary.SummaryWriter, **options: Any) -> GateLogger:
-    """One logger per (model, writer, options), so update sizes carry over between calls."""
-    layers = options.pop("layers", None)
-    layers = None if layers is None else tuple(gates.check_layers(layers))
-    per_model = _loggers.setdefault(model, {})
-    key = (id(writer), layers, tuple(sorted(options.items())))
-    if key not in per_model:
-        per_model[key] = GateLogger(model, writer, layers=layers, options=LogOptions(**options))
-    return per_model[key]
-
-
-def log_weights(
-    model: Any,
-    step: int,
-    writer: tf.summary.SummaryWriter,
-    snapshot: bool = True,
-    **options: Any,
-) -> None:
-    """Logs every gate of `model`'s weights at `step`, for custom training loops.
-
-    Args:
-      model: a built Keras model (Keras 3 or tf-keras).
-      step: the global step (for example `optimizer.iterations`).
-      writer: a `tf.summary` writer, e.g. `tf.summary.create_file_writer("logs/run1/train")`;
-        it flushes on its own schedule, or call `writer.flush()`.
-      snapshot: also write the values, block-reduced, for the heatmaps.
-      **options: `layers`, and the fields of `LogOptions` (`histogram_bins`, `near_zero`,
-        `gradient_near_zero`, `snapshot_max_cells`, `write_histograms`).
-
-    Example:
-    ```python
-    writer = tf.summary.create_file_writer("logs/run1/train")
-    for step, (x, y) in enumerate(dataset):
-        ...  # your training step
-        if step % 10 == 0:
-            log_weights(model, step, writer, snapshot=step % 100 == 0)
-    ```
-    """
-    _logger_for(model, writer, **options).log_weights(int(step), snapshot_values=snapshot)
-
-
-def log_gradients(
-    model: Any,
-    grads_and_vars: Iterable[tuple[Any, Any]],
-    step: int,
-    writer: tf.summary.SummaryWriter,
-    snapshot: bool = False,
-    **options: Any,
-) -> None:
-    """Logs (gradient, variable) pairs from any training loop, split per gate like the weights.
-
-    Variables must be `model`'s own variable objects (as in `model.trainable_variables`);
-    pairs of other variables are ignored.
-
-    Example:
-    ```python
-    with tf.GradientTape() as tape:
-        loss = loss_fn(y, model(x, training=True))
-    grads = tape.gradient(loss, model.trainable_variables)
-    pairs = list(zip(grads, model.trainable_variables))
-    optimizer.apply_gradients(pairs)
-    log_gradients(model, pairs, step, writer)
-    ```
-    """
-    logger = _logger_for(model, writer, **options)
-    logger.log_gradients(logger.gradient_pairs(grads_and_vars), int(step), snapshot_values=snapshot)

@@ -26,9 +26,30 @@ from tensorboard import context as tb_context
 from tensorboard.backend.event_processing import data_provider as mux_data_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 
-from tensorboard_plugin_weightgates import metadata, reader
+from tensorboard_plugin_weightgates.backend import reader
+from tensorboard_plugin_weightgates.format import metadata
 
-COLUMNS = metadata.REPORT_COLUMNS
+COLUMNS = (
+    "run",
+    "step",
+    "layer",
+    "cell",
+    "direction",
+    "kernel",
+    "gate",
+    "shape",
+    "mean",
+    "std",
+    "l2_norm",
+    "near_zero_fraction",
+    "units",
+    "dead_units",
+    "nan_count",
+    "inf_count",
+    "update_size",
+)
+"""Columns of `weightgates report` in every format, in order; names as in `STAT_FIELDS`. `shape`
+is one gate's shape."""
 
 FORMATS = ("table", "csv", "json", "markdown")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import typing
 import warnings
 import weakref
 from collections.abc import Sequence
@@ -23,21 +24,16 @@ from typing import Any
 
 import tensorflow as tf
 
-from tensorboard_plugin_weightgates import gates, metadata, train_gradients
-from tensorboard_plugin_weightgates.probe import (
+from tensorboard_plugin_weightgates.format import options as log_options
+from tensorboard_plugin_weightgates.format.options import EPOCH, LogOptions
+from tensorboard_plugin_weightgates.keras_writer import compat, gates, train_gradients
+from tensorboard_plugin_weightgates.keras_writer.probe import (
     check_probe_batch,
     compile_probe_gradients,
-    loss_metrics_paused,
     model_strategy,
 )
-from tensorboard_plugin_weightgates.summary import (
-    DEFAULT_GRADIENT_NEAR_ZERO,
-    DEFAULT_NEAR_ZERO,
-    GateLogger,
-    LogOptions,
-)
+from tensorboard_plugin_weightgates.keras_writer.summary import GateLogger
 
-EPOCH = "epoch"
 TRAIN = "train"
 
 
@@ -91,17 +87,17 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         snapshot_freq: int | str | None = EPOCH,
         layers: Sequence[Any] | None = None,
         gradients: str | tuple | None = None,
-        histogram_bins: int = metadata.DEFAULT_BINS,
+        histogram_bins: int = log_options.DEFAULT_BINS,
         write_histograms: bool = True,
-        near_zero: float = DEFAULT_NEAR_ZERO,
-        gradient_near_zero: float = DEFAULT_GRADIENT_NEAR_ZERO,
-        snapshot_max_cells: int = metadata.DEFAULT_SNAPSHOT_MAX_CELLS,
+        near_zero: float = log_options.DEFAULT_NEAR_ZERO,
+        gradient_near_zero: float = log_options.DEFAULT_GRADIENT_NEAR_ZERO,
+        snapshot_max_cells: int = log_options.DEFAULT_SNAPSHOT_MAX_CELLS,
     ):
         super().__init__()
-        self._supports_tf_logs = True
+        compat.accept_tensor_logs(self)
         self.log_dir = _writable_dir(log_dir)
-        self.update_freq = _frequency("update_freq", update_freq, allow_none=False)
-        self.snapshot_freq = _frequency("snapshot_freq", snapshot_freq, allow_none=True)
+        self.update_freq = log_options.check_frequency("update_freq", update_freq)
+        self.snapshot_freq = log_options.check_optional_frequency("snapshot_freq", snapshot_freq)
         self.layers = None if layers is None else gates.check_layers(layers)
         self.gradients = _gradient_source(gradients)
         self.options = LogOptions(
@@ -111,19 +107,19 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             snapshot_max_cells=snapshot_max_cells,
             write_histograms=write_histograms,
         )
-        self._logged_model = None
+        self._logged_model: weakref.ref | None = None
         self._logger: GateLogger | None = None
-        self._writer = None
-        self._gradient_fn = None
+        self._writer: tf.summary.SummaryWriter | None = None
+        self._gradient_fn: Any = None
         self._train_step: train_gradients.TrainStepLogger | None = None
         self._attached = False
-        self._last_gradient_snapshot_step = None
+        self._last_gradient_snapshot_step: int | None = None
         self._first_step = 0
         self._batches = 0
         self._epoch_offset = 0
         self._last_decided = -1
-        self._last_stats_step = None
-        self._last_snapshot_step = None
+        self._last_stats_step: int | None = None
+        self._last_snapshot_step: int | None = None
 
     def on_train_begin(self, logs=None):
         if not _is_chief(self.model):
@@ -151,7 +147,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_offset = self._batches
         if self._attached and self.update_freq == EPOCH:
-            self._train_step.expect_step(self._epoch_end_step())
+            self._step_logger.expect_step(self._epoch_end_step())
 
     def on_train_batch_end(self, batch, logs=None):
         """Costs integer arithmetic on batches that are not logged: the global step is
@@ -160,10 +156,8 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         if self._writer is None:
             return
         step = self._first_step + self._batches
-        if (
-            self.update_freq != EPOCH
-            and step // self.update_freq > self._last_decided // self.update_freq
-        ):
+        frequency = self.update_freq
+        if isinstance(frequency, int) and step // frequency > self._last_decided // frequency:
             self._last_decided = step
             if self._start():
                 self._log(statistics=True, snapshot_values=self._snapshot_due())
@@ -187,7 +181,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             self._writer.flush()
         finally:
             if self._attached:
-                train_gradients.detach(self.model, self._train_step)
+                train_gradients.detach(self.model, self._step_logger)
                 self._attached = False
 
     def _start(self) -> bool:
@@ -206,22 +200,43 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
                 )
         return bool(self._logger.groups)
 
+    @property
+    def _gate_logger(self) -> GateLogger:
+        """The model's logger, which `_start` makes before anything is logged."""
+        if self._logger is None:
+            raise RuntimeError("WeightGatesCallback logged before the model was split")
+        return self._logger
+
+    @property
+    def _step_logger(self) -> train_gradients.TrainStepLogger:
+        """The training step's logger, which `_attach_train_gradients` makes before it
+        attaches."""
+        if self._train_step is None:
+            raise RuntimeError("WeightGatesCallback used training gradients before attaching")
+        return self._train_step
+
     def _attach_train_gradients(self) -> None:
         """With `gradients="train"`, traces the logging of gradients and weights into the
         model's training step, once per `fit`; the logging state (described tags, kept values)
         lasts across `fit` calls."""
-        if self.gradients != TRAIN or not self._logger.trainable_groups:
+        if self.gradients != TRAIN or not self._gate_logger.trainable_groups:
+            return
+        try:
+            compat.update_target(self.model.optimizer)
+        except compat.TrainGradientsUnavailable as error:
+            warnings.warn(f"WeightGatesCallback: {error}; this fit logs weights only", stacklevel=3)
+            self.gradients = None
             return
         if self._train_step is None:
             self._train_step = train_gradients.TrainStepLogger(
-                self._logger,
+                self._gate_logger,
                 self.update_freq,
                 keep_values=self.snapshot_freq is not None,
                 log_weights=train_gradients.weights_final_in_update(self.model),
             )
         if self.update_freq == EPOCH:
-            self._train_step.expect_step(self._epoch_end_step())
-        train_gradients.attach(self.model, self._train_step)
+            self._step_logger.expect_step(self._epoch_end_step())
+        train_gradients.attach(self.model, self._step_logger)
         self._attached = True
 
     def _epoch_end_step(self) -> int:
@@ -255,15 +270,15 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         end of one epoch and the start of the next `fit`) is never written twice. Gradients
         are not probed before the first training step, when the compiled loss is not built."""
         step = self._step()
-        if statistics and self._attached and self._train_step.logged_step() == step:
+        if statistics and self._attached and self._step_logger.logged_step() == step:
             self._last_stats_step = step
         statistics = statistics and step != self._last_stats_step
         snapshot_values = snapshot_values and step != self._last_snapshot_step
         if not (statistics or snapshot_values):
             return
-        self._logger.log_weights(step, statistics=statistics, snapshot_values=snapshot_values)
-        if gradients and isinstance(self.gradients, tuple) and self._logger.trainable_groups:
-            self._logger.log_gradients(
+        self._gate_logger.log_weights(step, statistics=statistics, snapshot_values=snapshot_values)
+        if gradients and isinstance(self.gradients, tuple) and self._gate_logger.trainable_groups:
+            self._gate_logger.log_gradients(
                 self._probe_gradients(),
                 step,
                 statistics=statistics,
@@ -278,19 +293,19 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
 
     def _snapshot_train_gradients(self) -> None:
         """Writes the last logged training gradients, at their own step, unless written."""
-        last = self._train_step.last_gradients()
+        last = self._step_logger.last_gradients()
         if last is None or last[0] == self._last_gradient_snapshot_step:
             return
         step, values = last
-        self._logger.log_gradients(values, step, statistics=False, snapshot_values=True)
+        self._gate_logger.log_gradients(values, step, statistics=False, snapshot_values=True)
         self._last_gradient_snapshot_step = step
 
     def _probe_gradients(self) -> list[Any]:
         if self._gradient_fn is None:
-            variables = [g.variable for g in self._logger.trainable_groups]
+            variables = [g.variable for g in self._gate_logger.trainable_groups]
             self._gradient_fn = compile_probe_gradients(self.model, variables)
-        with loss_metrics_paused(self.model):
-            return list(self._gradient_fn(*self.gradients))
+        with compat.loss_metrics_paused(self.model):
+            return list(self._gradient_fn(*typing.cast(tuple, self.gradients)))
 
 
 def _gradient_source(gradients: Any) -> str | tuple | None:
@@ -301,6 +316,10 @@ def _gradient_source(gradients: Any) -> str | tuple | None:
     """
     if isinstance(gradients, str):
         if gradients == TRAIN:
+            try:
+                compat.check_train_gradients_supported(tf.keras)
+            except compat.TrainGradientsUnavailable as error:
+                raise ValueError(f"gradients: {error}") from None
             return TRAIN
         raise ValueError(
             f'gradients must be None, "{TRAIN}" or a probe batch (x, y) or '
@@ -328,16 +347,3 @@ def _writable_dir(log_dir: Any) -> str:
     except OSError as error:
         raise ValueError(f"log_dir {path!r} is not writable: {error}") from error
     return path
-
-
-def _frequency(name: str, value: Any, allow_none: bool) -> int | str | None:
-    if value is None and allow_none:
-        return None
-    if value == "batch":
-        return 1
-    if value == EPOCH:
-        return EPOCH
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    allowed = '"epoch", "batch" or an integer >= 1' + (" or None" if allow_none else "")
-    raise ValueError(f"{name} must be {allowed}, got {value!r}")

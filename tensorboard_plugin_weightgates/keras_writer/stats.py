@@ -28,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from tensorboard_plugin_weightgates.metadata import STAT_FIELDS
+from tensorboard_plugin_weightgates.format.metadata import STAT_FIELDS
 
 _HIST_LOW = STAT_FIELDS.index("hist_low")
 _HIST_HIGH = STAT_FIELDS.index("hist_high")

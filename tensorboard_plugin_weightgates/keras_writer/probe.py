@@ -6,7 +6,6 @@ choice, at the cost of one extra forward and backward pass per logged step.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,41 +45,6 @@ def compile_probe_gradients(model, variables: Sequence[Any]):
 
 def model_strategy(model) -> tf.distribute.Strategy:
     return getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
-
-
-class _NoMetric:
-    def update_state(self, *args, **kwargs):
-        return None
-
-
-@contextlib.contextmanager
-def loss_metrics_paused(model):
-    """Keeps the probe's loss out of the model's loss metrics while the probe is traced.
-
-    `compute_loss` also feeds the loss to the loss-tracking metrics (tf-keras always, Keras 3
-    for multi-output models): the probe would shift the training loss users see, and such
-    updates are refused in the cross-replica context of a `tf.distribute` strategy. Both
-    frameworks keep those metrics on a private attribute of the compiled loss, swapped here
-    for the duration of the call (the traced graph then never references them).
-    """
-    saved = []
-    compile_loss = getattr(model, "_compile_loss", None)
-    if compile_loss is not None and getattr(compile_loss, "_metrics", None):
-        saved.append((compile_loss, "_metrics", compile_loss._metrics))
-        compile_loss._metrics = [None] * len(compile_loss._metrics)
-    container = getattr(model, "compiled_loss", None)
-    if container is not None and hasattr(container, "_total_loss_mean"):
-        saved.append((container, "_total_loss_mean", container._total_loss_mean))
-        container._total_loss_mean = _NoMetric()
-        per_output = getattr(container, "_per_output_metrics", None)
-        if per_output:
-            saved.append((container, "_per_output_metrics", per_output))
-            container._per_output_metrics = [None] * len(per_output)
-    try:
-        yield
-    finally:
-        for owner, name, value in saved:
-            setattr(owner, name, value)
 
 
 def check_probe_batch(gradients: Any) -> tuple | None:

@@ -19,10 +19,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
-from tensorboard_plugin_weightgates import __version__, metadata
+from tensorboard_plugin_weightgates import __version__
+from tensorboard_plugin_weightgates.cli import report
+from tensorboard_plugin_weightgates.format import metadata, options
 
-_FORMATS = ("table", "csv", "json", "markdown")
-_KINDS = ("weights", "gradients")
 _IMPORT_EPILOG = """\
 examples:
   weightgates import old/*.h5 new.keras --logdir logs
@@ -118,20 +118,21 @@ def _add_import(commands: Any) -> None:
         "--near-zero",
         type=_threshold,
         metavar="X",
-        help="|w| at or below which a weight counts as zero (default 0.001, as the callback)",
+        help="|w| at or below which a weight counts as zero "
+        f"(default {options.DEFAULT_NEAR_ZERO:g}, as the callback)",
     )
     sub.add_argument(
         "--histogram-bins",
         type=_integer(2),
         metavar="N",
-        help=f"buckets per gate histogram (default {metadata.DEFAULT_BINS})",
+        help=f"buckets per gate histogram (default {options.DEFAULT_BINS})",
     )
     sub.add_argument(
         "--snapshot-max-cells",
         type=_integer(1),
         metavar="N",
         help="most cells kept per gate snapshot, larger gates are block-reduced "
-        f"(default {metadata.DEFAULT_SNAPSHOT_MAX_CELLS})",
+        f"(default {options.DEFAULT_SNAPSHOT_MAX_CELLS})",
     )
     sub.set_defaults(handler=_import, parser=sub)
 
@@ -153,17 +154,17 @@ def _add_report(commands: Any) -> None:
         metavar="N|last",
         help="the step to report: per gate, the latest record at or before N (default: last)",
     )
-    sub.add_argument("--format", choices=_FORMATS, default="table", help="default: table")
+    sub.add_argument("--format", choices=report.FORMATS, default="table", help="default: table")
     sub.add_argument(
         "--sort",
-        choices=metadata.REPORT_COLUMNS,
+        choices=report.COLUMNS,
         metavar="COLUMN",
-        help="one of: " + ", ".join(metadata.REPORT_COLUMNS),
+        help="one of: " + ", ".join(report.COLUMNS),
     )
     sub.add_argument(
         "--reverse", action="store_true", help="descending order (rows without a value last)"
     )
-    sub.add_argument("--kind", choices=_KINDS, default="weights", help="default: weights")
+    sub.add_argument("--kind", choices=metadata.KINDS, default="weights", help="default: weights")
     sub.set_defaults(handler=_report, parser=sub)
 
 
@@ -222,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from tensorboard_plugin_weightgates import importer, summary
+    from tensorboard_plugin_weightgates.cli import importer
 
     _quiet_libraries()
     if args.name is not None:
@@ -246,12 +247,12 @@ def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "near_zero": args.near_zero,
         "snapshot_max_cells": args.snapshot_max_cells,
     }
-    options = summary.LogOptions(**{k: v for k, v in given.items() if v is not None})
+    log_options = options.LogOptions(**{k: v for k, v in given.items() if v is not None})
     common = dict(
         logdir=args.logdir,
         name=args.name,
         overwrite=args.overwrite,
-        options=options,
+        options=log_options,
         custom_objects=custom_objects,
     )
     if args.model is not None:
@@ -307,7 +308,7 @@ def _summary(outcomes: Sequence[Any], logdir: str, series: bool) -> str:
 
 
 def _outcome_line(outcome: Any) -> str:
-    from tensorboard_plugin_weightgates import importer
+    from tensorboard_plugin_weightgates.cli import importer
 
     if outcome.ok and outcome.step is None:
         return f"{outcome.path}: architecture of run {outcome.run!r} ({outcome.framework})"
@@ -369,8 +370,6 @@ class ProgressBar:
 
 
 def _report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from tensorboard_plugin_weightgates import report
-
     provider = report.data_provider(args.logdir)
     result = report.gate_rows(provider, kind=args.kind, step=args.step)
     for run, note in sorted(result.notes.items()):

@@ -23,14 +23,16 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tensorboard_plugin_weightgates import metadata, reader
+from tensorboard_plugin_weightgates.backend import reader
+from tensorboard_plugin_weightgates.format import metadata
 
 logger = logging.getLogger(__name__)
 
 API_VERSION = 1
 """Version of the HTTP API (docs/http-api.md), reported by the `index` route."""
 
-STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
+"""The tab's ES modules and CSS, ``tensorboard_plugin_weightgates/static/``."""
 
 STATIC_CONTENT_TYPES = {
     ".js": "text/javascript",
@@ -71,7 +73,8 @@ def _json_route(handler: Callable) -> Callable:
                 request, "internal error in the weightgates plugin; see TensorBoard's log", 500
             )
 
-    return wrappers.Request.application(route)
+    # A method, where Werkzeug types a function of the request alone.
+    return wrappers.Request.application(route)  # type: ignore[arg-type]
 
 
 class WeightGatesPlugin(base_plugin.TBPlugin):

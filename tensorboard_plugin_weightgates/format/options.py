@@ -1,0 +1,101 @@
+"""What a writer logs and how often: the options every writer shares, with their defaults.
+
+Framework-free, so that the command line can show the defaults in its help without importing
+TensorFlow, and so that a writer for another framework validates the same options the same way.
+Each check raises a `ValueError` that names the argument, the value received and what is
+allowed, at construction, before any training starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Any
+
+import numpy as np
+
+EPOCH = "epoch"
+"""`update_freq` and `snapshot_freq` value: log at the end of each epoch."""
+
+DEFAULT_BINS = 30
+DEFAULT_SNAPSHOT_MAX_CELLS = 128 * 128
+DEFAULT_NEAR_ZERO = 1e-3
+DEFAULT_GRADIENT_NEAR_ZERO = 1e-8
+
+
+@dataclasses.dataclass(frozen=True)
+class LogOptions:
+    """How much to write per slice; shared by the callback, the custom-loop functions and
+    `weightgates import`.
+
+    `near_zero` is the |x| at or below which a weight counts as zero (sparsity, dead units), and
+    `gradient_near_zero` the same for gradients, which are orders of magnitude smaller.
+    """
+
+    histogram_bins: int = DEFAULT_BINS
+    near_zero: float = DEFAULT_NEAR_ZERO
+    gradient_near_zero: float = DEFAULT_GRADIENT_NEAR_ZERO
+    snapshot_max_cells: int = DEFAULT_SNAPSHOT_MAX_CELLS
+    write_histograms: bool = True
+
+    def __post_init__(self):
+        validate_options(self)
+
+    def threshold(self, kind: str) -> float:
+        return self.near_zero if kind == "weights" else self.gradient_near_zero
+
+
+def validate_options(options: LogOptions) -> None:
+    """Raises ValueError naming the first bad option, its value and what is allowed."""
+    _check_int("histogram_bins", options.histogram_bins, minimum=2)
+    _check_int("snapshot_max_cells", options.snapshot_max_cells, minimum=1)
+    _check_threshold("near_zero", options.near_zero)
+    _check_threshold("gradient_near_zero", options.gradient_near_zero)
+    if not isinstance(options.write_histograms, bool):
+        raise ValueError(
+            f"write_histograms must be True or False, got {options.write_histograms!r}"
+        )
+
+
+def check_frequency(name: str, value: Any) -> int | str:
+    """`value` of a frequency argument (`update_freq`) as `EPOCH` or a batch count >= 1
+    (`"batch"` is 1)."""
+    frequency = _frequency(value)
+    if frequency is None:
+        raise ValueError(f'{name} must be "epoch", "batch" or an integer >= 1, got {value!r}')
+    return frequency
+
+
+def check_optional_frequency(name: str, value: Any) -> int | str | None:
+    """As `check_frequency`, where None (never) is allowed too (`snapshot_freq`)."""
+    frequency = None if value is None else _frequency(value)
+    if frequency is None and value is not None:
+        raise ValueError(
+            f'{name} must be "epoch", "batch" or an integer >= 1 or None, got {value!r}'
+        )
+    return frequency
+
+
+def _frequency(value: Any) -> int | str | None:
+    if value == "batch":
+        return 1
+    if value == EPOCH:
+        return EPOCH
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1:
+        return int(value)
+    return None
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_threshold(name: str, value: Any) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.floating, np.integer))
+        or not np.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")

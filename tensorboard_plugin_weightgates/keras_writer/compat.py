@@ -1,0 +1,179 @@
+"""Every private Keras and TensorFlow API weightgates uses, and nothing else.
+
+Keras has no public hook for the gradients of its training step, for naming a layer's variables
+relative to it, or for keeping a probe's loss out of the loss metrics; these functions reach
+for the private attributes that do it, in Keras 3 (TensorFlow backend) and tf-keras. Each access
+has a canary in ``tests/test_compat.py``, which fails with the attribute's name when a Keras
+release moves it, and each has a way out for users when it is gone: a fallback that logs the
+same data a slower or plainer way, or `TrainGradientsUnavailable`, which tells them to pass a
+probe batch instead of ``gradients="train"``.
+
+Nothing outside this module touches an attribute of a Keras or TensorFlow object whose name
+starts with an underscore.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import tensorflow as tf
+
+UPDATE_METHODS = (
+    "_distributed_tf_update_step",
+    "_distributed_apply_gradients_fn",
+    "_distributed_apply",
+)
+"""Optimizer methods called as ``method(distribution, grads_and_vars, ...)`` with the final
+gradients, in the cross-replica context, in the order they are looked for: Keras 3
+(``keras/src/backend/tensorflow/optimizer.py``), tf-keras optimizers, tf-keras legacy
+optimizers (``tf.keras.optimizers.legacy``)."""
+
+NOINLINE_ATTRIBUTE = "_noinline"
+"""A `tf.function` attribute that keeps the function one call op in the graphs that call it."""
+
+
+class TrainGradientsUnavailable(TypeError):
+    """``gradients="train"`` cannot work with this optimizer or this Keras release."""
+
+
+def sublayers(obj: Any) -> list[Any]:
+    """The layers `obj` holds directly (``query`` and ``key`` in ``MultiHeadAttention``), in
+    the order Keras tracks them.
+
+    Uses ``Layer._flatten_layers``; without it, falls back to the layers among `obj`'s
+    attributes, which finds the same ones for every built-in layer, in attribute order.
+    """
+    flatten = getattr(obj, "_flatten_layers", None)
+    if callable(flatten):
+        return list(flatten(include_self=False, recursive=False))
+    found: list[Any] = []
+    for value in vars(obj).values():
+        if value is not obj and hasattr(value, "weights") and hasattr(value, "built"):
+            if all(value is not seen for seen in found):
+                found.append(value)
+    return found
+
+
+def variable_key(variable: Any) -> int:
+    """Identifies a variable across its wrappers: a Keras 3 variable and the `tf.Variable` it
+    holds (``.value``), by TensorFlow's ``_unique_id``, which a distributed variable shares
+    with its primary component; falls back to the unwrapped object's ``id``."""
+    inner = getattr(variable, "value", None)
+    if isinstance(inner, tf.Variable):
+        variable = inner
+    return getattr(variable, "_unique_id", id(variable))
+
+
+def update_target(optimizer: Any) -> tuple[Any, str]:
+    """The optimizer that applies the gradients (inside loss-scale wrappers) and the name of its
+    method that receives the final ones (one of `UPDATE_METHODS`).
+
+    Raises:
+      TrainGradientsUnavailable: for an optimizer with none of those methods, naming it and the
+        alternative.
+    """
+    target = optimizer
+    while getattr(target, "inner_optimizer", None) is not None:
+        target = target.inner_optimizer
+    name = _update_method(type(target))
+    if name is None:
+        raise TrainGradientsUnavailable(
+            'gradients="train" needs a Keras 3 (TensorFlow backend) or tf-keras optimizer; '
+            f"{type(target).__module__}.{type(target).__name__} has none of the methods "
+            f"{UPDATE_METHODS} (a Keras release may have renamed them). Pass a probe batch, "
+            "gradients=(x, y), instead"
+        )
+    return target, name
+
+
+def check_train_gradients_supported(keras: Any) -> None:
+    """Raises `TrainGradientsUnavailable` if the base optimizer of the `keras` module that
+    `fit` will use (``tf.keras``) has none of `UPDATE_METHODS`, so that the callback refuses
+    ``gradients="train"`` at construction rather than at the first `fit`."""
+    base = getattr(getattr(keras, "optimizers", None), "Optimizer", None)
+    if base is not None and _update_method(base) is None:
+        version = getattr(keras, "__version__", "this version")
+        raise TrainGradientsUnavailable(
+            f'gradients="train" is not available with Keras {version}: its optimizers have '
+            f"none of the methods {UPDATE_METHODS} that weightgates wraps. Pass a probe "
+            "batch, gradients=(x, y), instead, or use a Keras release this weightgates "
+            "supports (see its setup.py)"
+        )
+
+
+def _update_method(optimizer_class: type) -> str | None:
+    for name in UPDATE_METHODS:
+        if callable(getattr(optimizer_class, name, None)):
+            return name
+    return None
+
+
+def train_functions(model: Any) -> tuple[Any, Any]:
+    """The model's compiled training function and, in tf-keras, the `tf.function` inside it
+    (``train_tf_function``; None in Keras 3)."""
+    return model.train_function, getattr(model, "train_tf_function", None)
+
+
+def set_train_functions(model: Any, train_function: Any, train_tf_function: Any) -> None:
+    """Puts back training functions taken by `train_functions`."""
+    model.train_function = train_function
+    if train_tf_function is not None:
+        model.train_tf_function = train_tf_function
+
+
+def rebuild_train_function(model: Any) -> None:
+    """Has Keras trace a new training function, with the class's own ``make_train_function``
+    (an instance may hold a replacement, see `train_gradients`)."""
+    type(model).make_train_function(model, force=True)
+
+
+class _NoMetric:
+    def update_state(self, *args, **kwargs):
+        return None
+
+
+@contextlib.contextmanager
+def loss_metrics_paused(model: Any) -> Iterator[None]:
+    """Keeps a loss computed while this is active out of the model's loss metrics.
+
+    `compute_loss` also feeds the loss to the loss-tracking metrics (tf-keras always, Keras 3
+    for multi-output models): a probe would shift the training loss users see, and such
+    updates are refused in the cross-replica context of a `tf.distribute` strategy. Keras 3
+    keeps those metrics in ``model._compile_loss._metrics``, tf-keras in
+    ``model.compiled_loss._total_loss_mean`` and ``._per_output_metrics``; they are swapped
+    here for the duration (the graph traced meanwhile never references them). Where a Keras
+    release has none of them, nothing is swapped.
+    """
+    saved = []
+    compile_loss = getattr(model, "_compile_loss", None)
+    if compile_loss is not None and getattr(compile_loss, "_metrics", None):
+        saved.append((compile_loss, "_metrics", compile_loss._metrics))
+        compile_loss._metrics = [None] * len(compile_loss._metrics)
+    container = getattr(model, "compiled_loss", None)
+    if container is not None and hasattr(container, "_total_loss_mean"):
+        saved.append((container, "_total_loss_mean", container._total_loss_mean))
+        container._total_loss_mean = _NoMetric()
+        per_output = getattr(container, "_per_output_metrics", None)
+        if per_output:
+            saved.append((container, "_per_output_metrics", per_output))
+            container._per_output_metrics = [None] * len(per_output)
+    try:
+        yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
+
+
+def accept_tensor_logs(callback: Any) -> None:
+    """Tells tf-keras' callback list that `callback` takes the batch logs as tensors
+    (``_supports_tf_logs``), so that it does not copy them to NumPy, which would wait for the
+    device at every batch. Keras 3 never converts them; there this changes nothing."""
+    callback._supports_tf_logs = True
+
+
+def uninlined_function(body: Callable) -> Any:
+    """`body` as a `tf.function` that stays one call op in the graphs that call it
+    (`NOINLINE_ATTRIBUTE`, an attribute `tf.function` passes to the function definition)."""
+    return tf.function(body, autograph=False, experimental_attributes={NOINLINE_ATTRIBUTE: True})

@@ -1,0 +1,205 @@
+"""Canaries for every private Keras and TensorFlow access in `keras_writer.compat`.
+
+Each test fails with the name of the private attribute and what weightgates does without it
+when a Keras or TensorFlow release moves it, so that such a release breaks our CI, not our
+users. They run under Keras 3 and tf-keras (`make test`) and against the oldest and newest
+Keras 3 that TensorFlow accepts (`make test-compat`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from tensorboard_plugin_weightgates import WeightGatesCallback  # noqa: E402
+from tensorboard_plugin_weightgates.keras_writer import compat  # noqa: E402
+
+pytestmark = pytest.mark.keras
+keras = tf.keras
+LEGACY = os.environ.get("TF_USE_LEGACY_KERAS") == "1"
+VERSION = getattr(keras, "__version__", "?")
+
+
+def moved(what: str, consequence: str) -> str:
+    return (
+        f"Keras {VERSION} / TensorFlow {tf.__version__} moved {what}: {consequence}. "
+        "Update keras_writer/compat.py, and setup.py's bounds until it is fixed."
+    )
+
+
+def small_model(outputs: int = 1) -> keras.Model:
+    inputs = keras.Input((3, 2))
+    hidden = keras.layers.LSTM(4)(inputs)
+    heads = [keras.layers.Dense(1, name=f"out_{i}")(hidden) for i in range(outputs)]
+    model = keras.Model(inputs, heads if outputs > 1 else heads[0])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    return model
+
+
+def test_layers_list_their_direct_sublayers():
+    layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3)
+    x = np.zeros((1, 4, 5), np.float32)
+    layer(x, x)
+
+    assert callable(getattr(layer, "_flatten_layers", None)), moved(
+        "Layer._flatten_layers", "attention sublayers are found by scanning attributes instead"
+    )
+    names = [sub.name for sub in compat.sublayers(layer)]
+    assert {"query", "key", "value", "attention_output"} <= set(names), moved(
+        "Layer._flatten_layers(include_self=False, recursive=False)",
+        f"it lists {names}, so variables would lose their sublayer prefix (query/kernel)",
+    )
+
+
+def test_sublayers_without_flatten_layers_falls_back_to_attributes(monkeypatch):
+    layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3)
+    x = np.zeros((1, 4, 5), np.float32)
+    layer(x, x)
+    expected = {sub.name for sub in compat.sublayers(layer)}
+
+    monkeypatch.setattr(type(layer), "_flatten_layers", None)
+
+    assert {sub.name for sub in compat.sublayers(layer)} >= expected - {"softmax", "dropout"}
+
+
+def test_variables_have_a_unique_id_across_wrappers():
+    model = small_model()
+    variable = model.trainable_variables[0]
+    inner = getattr(variable, "value", variable)
+    inner = inner if isinstance(inner, tf.Variable) else variable
+
+    assert isinstance(getattr(inner, "_unique_id", None), (int, str)), moved(
+        "tf.Variable._unique_id", "training gradients are matched by id() instead"
+    )
+    assert compat.variable_key(variable) == compat.variable_key(inner)
+
+
+def test_distributed_variables_share_their_unique_id_with_their_wrapper():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        model = small_model()
+    variable = model.trainable_variables[0]
+    inner = getattr(variable, "value", variable)
+    inner = inner if isinstance(inner, tf.Variable) else variable
+
+    assert isinstance(inner, tf.distribute.DistributedValues)
+    assert isinstance(getattr(inner, "_unique_id", None), (int, str)), moved(
+        "DistributedVariable._unique_id",
+        'gradients="train" would not match MirroredStrategy gradients to their variables',
+    )
+    assert compat.variable_key(variable) == compat.variable_key(inner)
+
+
+def test_optimizers_have_the_update_method_that_training_gradients_wrap():
+    optimizers = [keras.optimizers.SGD(0.1), keras.optimizers.Adam()]
+    if LEGACY:
+        optimizers.append(keras.optimizers.legacy.SGD(0.1))
+    for optimizer in optimizers:
+        target, method = compat.update_target(optimizer)
+        parameters = list(inspect.signature(getattr(type(target), method)).parameters)
+        assert parameters[1:3] == ["distribution", "grads_and_vars"], moved(
+            f"{type(target).__name__}.{method}",
+            f"its parameters are now {parameters}; training gradients cannot be caught",
+        )
+    compat.check_train_gradients_supported(keras)
+
+
+def test_loss_scale_optimizer_is_unwrapped_to_its_inner_optimizer():
+    inner = keras.optimizers.SGD(0.1)
+    target, _ = compat.update_target(keras.mixed_precision.LossScaleOptimizer(inner))
+
+    assert target is inner, moved("LossScaleOptimizer.inner_optimizer", "its update is not found")
+
+
+def test_missing_update_method_is_refused_at_construction(tmp_path, monkeypatch):
+    monkeypatch.setattr(compat, "UPDATE_METHODS", ("_no_such_update_method",))
+
+    with pytest.raises(ValueError, match=r'gradients: gradients="train" is not available.*probe'):
+        WeightGatesCallback(log_dir=str(tmp_path), gradients="train")
+
+
+def test_missing_update_method_at_fit_warns_and_logs_weights_only(tmp_path, monkeypatch):
+    model = small_model()
+    callback = WeightGatesCallback(log_dir=str(tmp_path), update_freq=1, gradients="train")
+    monkeypatch.setattr(compat, "UPDATE_METHODS", ("_no_such_update_method",))
+    x, y = np.zeros((4, 3, 2), np.float32), np.zeros((4, 1), np.float32)
+
+    with pytest.warns(UserWarning, match="logs weights only"):
+        model.fit(x, y, batch_size=2, epochs=1, verbose=0, callbacks=[callback])
+
+    assert os.listdir(tmp_path / "train")
+
+
+def test_models_rebuild_their_train_function_on_request():
+    model = small_model()
+    model.make_train_function()
+    before, before_tf = compat.train_functions(model)
+
+    assert "force" in inspect.signature(type(model).make_train_function).parameters, moved(
+        "Model.make_train_function(force=...)", 'gradients="train" cannot retrace the step'
+    )
+    compat.rebuild_train_function(model)
+    after, after_tf = compat.train_functions(model)
+    assert callable(after) and after is not before, moved(
+        "Model.train_function", "the traced step with logging is not installed"
+    )
+    if LEGACY:
+        assert after_tf is not None and after_tf is not before_tf, moved(
+            "tf-keras Model.train_tf_function", "the traced step is not restored after fit"
+        )
+    compat.set_train_functions(model, before, before_tf)
+    assert compat.train_functions(model) == (before, before_tf)
+
+
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_loss_metrics_paused_keeps_a_loss_out_of_the_metrics(outputs):
+    model = small_model(outputs)
+    x = tf.ones((4, 3, 2))
+    y = [tf.ones((4, 1))] * outputs if outputs > 1 else tf.ones((4, 1))
+    model.fit(x, y, epochs=1, verbose=0)
+    before = [np.asarray(v) for m in model.metrics for v in m.variables]
+
+    with compat.loss_metrics_paused(model):
+        loss = model.compute_loss(x=x, y=y, y_pred=model(x))
+
+    after = [np.asarray(v) for m in model.metrics for v in m.variables]
+    assert float(loss) > 0
+    for old, new in zip(before, after):
+        np.testing.assert_array_equal(
+            old,
+            new,
+            err_msg=moved(
+                "the compiled loss's metrics (_compile_loss._metrics, compiled_loss."
+                "_total_loss_mean, _per_output_metrics)",
+                "a probe batch's loss would be added to the training loss users see",
+            ),
+        )
+
+
+@pytest.mark.skipif(not LEGACY, reason="only tf-keras converts batch logs for callbacks")
+def test_callback_lists_read_the_tensor_logs_flag():
+    source = inspect.getsource(type(keras.callbacks.CallbackList([])))
+
+    assert "_supports_tf_logs" in source, moved(
+        "CallbackList's _supports_tf_logs",
+        "batch logs may be copied to NumPy at every batch (a device sync)",
+    )
+
+
+def test_uninlined_functions_keep_their_attribute():
+    function = compat.uninlined_function(lambda x: x * 2.0)
+    concrete = function.get_concrete_function(tf.TensorSpec([], tf.float32))
+
+    assert concrete.function_def.attr[compat.NOINLINE_ATTRIBUTE].b, moved(
+        f"tf.function(experimental_attributes={{{compat.NOINLINE_ATTRIBUTE!r}: True}})",
+        'steps that log nothing pay for every op of the logging branch (gradients="train")',
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(function(tf.constant(2.0))) == 4.0
