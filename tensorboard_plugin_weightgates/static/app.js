@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/app.js; edit that file, not this one.
 // The tab: holds the state (runs, selection, layer, kernel, kind, view and view settings),
 // keeps it in localStorage, follows TensorBoard's run list and reloads, and hands each view
 // what it shows.

@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/dom.js; edit that file, not this one.
 // Small DOM helpers shared by the views. Text always goes in as text nodes or textContent:
 // run, layer and kernel names come from users' log directories.
 

@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/health.js; edit that file, not this one.
 // Health view: per direction, a grid of line charts (a row per metric, a column per gate) over
 // steps with the selected runs in their colours; then a sortable table of every statistic
 // across runs, directions and gates at one step, downloadable as CSV.

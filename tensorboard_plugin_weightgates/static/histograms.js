@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/histograms.js; edit that file, not this one.
 // Histograms view: per direction and gate, the histograms over steps of every selected run,
 // overlaid in the runs' colours, as a ridgeline ("offset") or on one baseline ("overlay").
 

@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/run_selector.js; edit that file, not this one.
 // The run selector in the tab's side bar: a regex filter, select all/none for the runs it
 // shows, one checkbox per run in the run's colour, and runs that could not be read.
 
