@@ -3,8 +3,8 @@
 // across runs, directions and gates at one step, downloadable as CSV.
 
 import { drawAxes, drawLines, plotBox } from "./chart.js";
-import { checkboxField, download, h, replaceChildren, selectField, sizeCanvas } from "./dom.js";
-import { IGNORE_OUTLIERS_HELP, extent, padDomain, valuesDomain } from "./domains.js";
+import { download, h, ignoreOutliersField, replaceChildren, selectField, sizeCanvas } from "./dom.js";
+import { extent, padDomain, valuesDomain } from "./domains.js";
 import { formatValue, safeFilename } from "./format.js";
 import { METRICS, TABLE_COLUMNS, metricValues, sortRows, tableRows, toCsv } from "./health_data.js";
 import { pickStep, unionSteps } from "./layers.js";
@@ -38,14 +38,7 @@ export class HealthView {
     const { colors, layer, kernel, kind, settings } = context;
     replaceChildren(
       this.controls,
-      checkboxField(
-        "Ignore outliers",
-        settings.ignoreOutliers,
-        (ignoreOutliers) => this.onSettings({ ignoreOutliers }),
-        {
-          title: IGNORE_OUTLIERS_HELP,
-        },
-      ),
+      ignoreOutliersField(settings.ignoreOutliers, (ignoreOutliers) => this.onSettings({ ignoreOutliers })),
     );
     const loaded = await this.loader.load(context);
     if (loaded === null) return;

@@ -2,8 +2,7 @@
 // overlaid in the runs' colours, as a ridgeline ("offset") or on one baseline ("overlay").
 
 import { FONT, LABEL_COLOR, drawAxes, plotBox } from "./chart.js";
-import { checkboxField, h, replaceChildren, segmented, sizeCanvas } from "./dom.js";
-import { IGNORE_OUTLIERS_HELP } from "./domains.js";
+import { h, ignoreOutliersField, replaceChildren, segmented, sizeCanvas } from "./dom.js";
 import { composeFigure, downloadPng, runLegend } from "./figure.js";
 import { formatTick, niceTicks, safeFilename } from "./format.js";
 import {
@@ -41,14 +40,7 @@ export class HistogramView {
       this.controls,
       segmented("Mode", HISTOGRAM_MODES, settings.mode, (mode) => this.onSettings({ mode })),
       segmented("X axis", X_AXIS_MODES, settings.xAxis, (xAxis) => this.onSettings({ xAxis })),
-      checkboxField(
-        "Ignore outliers",
-        settings.ignoreOutliers,
-        (ignoreOutliers) => this.onSettings({ ignoreOutliers }),
-        {
-          title: IGNORE_OUTLIERS_HELP,
-        },
-      ),
+      ignoreOutliersField(settings.ignoreOutliers, (ignoreOutliers) => this.onSettings({ ignoreOutliers })),
     );
     const loaded = await this.loader.load(context);
     if (loaded === null) return;
