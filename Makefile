@@ -5,7 +5,7 @@ STAMP := $(VENV)/.weightgates-installed
 LOGDIR ?= demo/logs
 PORT ?= 6006
 
-.PHONY: demo test install chromium lint test-js test-python test-legacy test-browser frontend bench clean
+.PHONY: demo test install chromium lint test-js test-python test-legacy test-browser bench clean
 
 $(STAMP): setup.py requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,11 +32,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check tensorboard_plugin_weightgates tests bench demo setup.py
 
-frontend:
-	node frontend/build.mjs
-
 test-js:
-	node frontend/build.mjs --check
 	node --test frontend/test/
 
 test-python: install

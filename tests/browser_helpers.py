@@ -3,7 +3,7 @@ real `WeightGatesCallback`, a real `tensorboard` process serving it, and headles
 the Weight Gates tab's iframe.
 
 Nothing here is mocked: the runs are trained by Keras, read by TensorBoard (either loader) and
-drawn by the built frontend in `tensorboard_plugin_weightgates/static/`.
+drawn by the tab's ES modules in `tensorboard_plugin_weightgates/static/`, served as they are.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from browser_helpers import (
     BASELINE_RUN,
     NAN_CELL,
     NAN_RUN,
+    REPO,
     RUN_DIRS,
     XSS_RUN,
     get,
@@ -141,7 +142,8 @@ def test_plugin_is_listed_active(server):
         "type": "IFRAME",
         "module_path": "/data/plugin/weightgates/static/index.js",
     }
-    assert get(f"{url}/data/plugin/weightgates/static/index.js").startswith(b"// Built by")
+    served = get(f"{url}/data/plugin/weightgates/static/index.js")
+    assert served == (REPO / "tensorboard_plugin_weightgates" / "static" / "index.js").read_bytes()
 
 
 def test_heatmap_draws_every_run_direction_and_gate(tab):

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { Api, ApiError, SnapshotFormatError, decodeSnapshot, sliceQuery } from "../src/api.js";
+import { Api, ApiError, SnapshotFormatError, decodeSnapshot, sliceQuery } from "../../tensorboard_plugin_weightgates/static/api.js";
 
 /** A snapshot body laid out as docs/http-api.md says, built byte by byte. */
 function snapshotBody(header, values) {

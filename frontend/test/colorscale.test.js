@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { INF_COLOR, NAN_COLOR, colorOf, divergingColor, magnitudeColor, rasterize } from "../src/colorscale.js";
+import { INF_COLOR, NAN_COLOR, colorOf, divergingColor, magnitudeColor, rasterize } from "../../tensorboard_plugin_weightgates/static/colorscale.js";
 
 const brightness = ([r, g, b]) => r + g + b;
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { extent, padDomain, quantile, valuesDomain, within } from "../src/domains.js";
+import { extent, padDomain, quantile, valuesDomain, within } from "../../tensorboard_plugin_weightgates/static/domains.js";
 
 describe("quantile", () => {
   it("interpolates linearly between ranks", () => {

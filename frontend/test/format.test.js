@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { formatTick, formatValue, niceTicks, safeFilename } from "../src/format.js";
+import { formatTick, formatValue, niceTicks, safeFilename } from "../../tensorboard_plugin_weightgates/static/format.js";
 
 describe("formatValue", () => {
   it("spells out non-finite values and missing ones", () => {

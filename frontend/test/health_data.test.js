@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { METRICS, TABLE_COLUMNS, csvField, metricValues, sortRows, tableRows, toCsv } from "../src/health_data.js";
+import { METRICS, TABLE_COLUMNS, csvField, metricValues, sortRows, tableRows, toCsv } from "../../tensorboard_plugin_weightgates/static/health_data.js";
 
 function gate(name, steps, values) {
   return { gate: name, steps, values };

@@ -9,7 +9,7 @@ import {
   isReduced,
   originalCell,
   rangeLabel,
-} from "../src/heatmap_layout.js";
+} from "../../tensorboard_plugin_weightgates/static/heatmap_layout.js";
 
 describe("heatmapHeight", () => {
   it("makes cells square within bounds", () => {

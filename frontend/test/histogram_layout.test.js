@@ -9,7 +9,7 @@ import {
   ridgelineLayout,
   stepDomain,
   valueDomain,
-} from "../src/histogram_layout.js";
+} from "../../tensorboard_plugin_weightgates/static/histogram_layout.js";
 
 // One run, three steps, two buckets each.
 const series = {

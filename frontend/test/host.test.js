@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 
-import { HostChannel, HostTimeoutError, MessageType, connectToHost } from "../src/host.js";
+import { HostChannel, HostTimeoutError, MessageType, connectToHost } from "../../tensorboard_plugin_weightgates/static/host.js";
 
 /** TensorBoard's end of the channel, speaking its JSON protocol (plugin_util/message.ts). */
 class FakeTensorBoard {

@@ -10,7 +10,7 @@ import {
   listLayers,
   pickStep,
   unionSteps,
-} from "../src/layers.js";
+} from "../../tensorboard_plugin_weightgates/static/layers.js";
 
 const kernel = (name, kinds) => ({
   kernel: name,

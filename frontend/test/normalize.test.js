@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { NORMALISATIONS, columnLimits, computeLimits, maxAbs, sharedLimit, usableLimit } from "../src/normalize.js";
+import { NORMALISATIONS, columnLimits, computeLimits, maxAbs, sharedLimit, usableLimit } from "../../tensorboard_plugin_weightgates/static/normalize.js";
 
 // Two panels (say two runs) of a 2 x 4 kernel with two gates of two columns each.
 const boundaries = [0, 2, 4];

@@ -11,7 +11,7 @@ import {
   parseSelection,
   selectedRuns,
   setSelected,
-} from "../src/runs.js";
+} from "../../tensorboard_plugin_weightgates/static/runs.js";
 
 describe("run order", () => {
   it("follows TensorBoard's run list and keeps only runs with data", () => {

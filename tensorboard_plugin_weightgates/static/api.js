@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/api.js; edit that file, not this one.
 // Client of the weightgates HTTP API (docs/http-api.md): the only module that knows routes,
 // parameters and the binary snapshot format.
 

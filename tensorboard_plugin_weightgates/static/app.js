@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/app.js; edit that file, not this one.
 // The tab: holds the state (runs, selection, layer, kernel, kind, view and view settings),
 // keeps it in localStorage, follows TensorBoard's run list and reloads, and hands each view
 // what it shows.
@@ -10,7 +9,7 @@ import { DEFAULT_HISTOGRAM_SETTINGS, HistogramView } from "./histograms.js";
 import { MessageType } from "./host.js";
 import { LayerPicker, VIEWS } from "./layer_picker.js";
 import { listLayers } from "./layers.js";
-import { RunSelector } from "./run_selector.js";
+import { RunSelector, runProblems } from "./run_selector.js";
 import { assignColors, orderRuns, parseSelection, selectedRuns, setSelected } from "./runs.js";
 
 const SETUP_CODE = [
@@ -266,21 +265,12 @@ export class App {
 }
 
 function noDataMessage(errors) {
-  const broken = Object.entries(errors ?? {});
   return messagePanel(
     "empty",
     "No runs with Weight Gates data",
     "Log a model's recurrent layers with the WeightGatesCallback, then point TensorBoard at the log directory:",
     h("pre", { class: "wg-code" }, h("code", { text: SETUP_CODE.join("\n") })),
     "Data written since TensorBoard started shows after a reload (the ⟳ button, top right).",
-    broken.length ? h("h4", { text: "Runs that could not be read" }) : null,
-    broken.map(([run, why]) =>
-      h(
-        "p",
-        { class: "wg-run-problem" },
-        h("span", { class: "wg-run-name", text: run }),
-        h("span", { text: `: ${why}` }),
-      ),
-    ),
+    runProblems(errors, "h4"),
   );
 }

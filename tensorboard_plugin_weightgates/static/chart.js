@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/chart.js; edit that file, not this one.
 // Drawing of small canvas charts: axes with ticks, and line series over steps. The data
 // layout (ticks, domains) comes from pure functions; this module only paints.
 

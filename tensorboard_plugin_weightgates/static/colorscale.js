@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/colorscale.js; edit that file, not this one.
 // Colour scales of the heatmap and its rasteriser. Pure functions.
 //
 // "diverging": x / L in [-1, 1] through blue (negative), near-white (0), red (positive),

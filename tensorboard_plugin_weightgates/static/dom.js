@@ -1,6 +1,7 @@
-// Built by frontend/build.mjs from frontend/src/dom.js; edit that file, not this one.
 // Small DOM helpers shared by the views. Text always goes in as text nodes or textContent:
 // run, layer and kernel names come from users' log directories.
+
+import { IGNORE_OUTLIERS_HELP } from "./domains.js";
 
 const PROPERTIES = new Set(["value", "checked", "disabled", "selected", "title", "type", "min", "max", "step"]);
 
@@ -78,6 +79,11 @@ export function segmented(label, options, value, onChange) {
 export function checkboxField(label, checked, onChange, { title } = {}) {
   const input = h("input", { type: "checkbox", checked, onchange: () => onChange(input.checked) });
   return h("label", { class: "wg-field wg-check", title }, input, h("span", { class: "wg-field-label", text: label }));
+}
+
+/** The charts' "Ignore outliers" checkbox (domains.js says what it does); calls `onChange(checked)`. */
+export function ignoreOutliersField(checked, onChange) {
+  return checkboxField("Ignore outliers", checked, onChange, { title: IGNORE_OUTLIERS_HELP });
 }
 
 /** Saves `blob` as `filename` through a temporary link (works inside TensorBoard's iframe). */

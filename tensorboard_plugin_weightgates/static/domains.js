@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/domains.js; edit that file, not this one.
 // Axis domains of the charts. Pure functions.
 //
 // "Ignore outliers" is TensorBoard's Scalars option with a margin: the domain spans the 5th to

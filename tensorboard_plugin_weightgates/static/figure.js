@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/figure.js; edit that file, not this one.
 // Figures for download: a panel's canvases composed with their titles and labels into one
 // PNG. Canvas text is drawn here because the on-screen labels are DOM elements.
 

@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/format.js; edit that file, not this one.
 // Number formatting and axis ticks shared by the views. Pure functions.
 
 /** A cell or statistic value as shown in tooltips and tables: NaN and ±Inf spelled out. */

@@ -1,14 +1,14 @@
-// Built by frontend/build.mjs from frontend/src/health.js; edit that file, not this one.
 // Health view: per direction, a grid of line charts (a row per metric, a column per gate) over
 // steps with the selected runs in their colours; then a sortable table of every statistic
 // across runs, directions and gates at one step, downloadable as CSV.
 
 import { drawAxes, drawLines, plotBox } from "./chart.js";
-import { checkboxField, download, h, messagePanel, replaceChildren, selectField, sizeCanvas } from "./dom.js";
-import { IGNORE_OUTLIERS_HELP, extent, padDomain, valuesDomain } from "./domains.js";
+import { download, h, ignoreOutliersField, replaceChildren, selectField, sizeCanvas } from "./dom.js";
+import { extent, padDomain, valuesDomain } from "./domains.js";
 import { formatValue, safeFilename } from "./format.js";
 import { METRICS, TABLE_COLUMNS, metricValues, sortRows, tableRows, toCsv } from "./health_data.js";
-import { kernelSlices, pickStep, unionSteps } from "./layers.js";
+import { pickStep, unionSteps } from "./layers.js";
+import { StatsLoader, byDirection, loadErrors, statsByGate } from "./stats_loader.js";
 
 export const DEFAULT_HEALTH_SETTINGS = Object.freeze({
   step: null,
@@ -22,10 +22,10 @@ const CHART_HEIGHT = 120;
 export class HealthView {
   constructor(onSettings) {
     this.onSettings = onSettings;
-    this.generation = 0;
     this.charts = [];
     this.controls = h("div", { class: "wg-controls" });
     this.sections = h("div", { class: "wg-sections" });
+    this.loader = new StatsLoader(this.sections);
     this.table = h("div", { class: "wg-stats-table-wrap" });
     this.tooltip = h("div", { class: "wg-tooltip", role: "tooltip", hidden: true });
     this.element = h("div", { class: "wg-view wg-health" }, this.controls, this.sections, this.table, this.tooltip);
@@ -35,57 +35,23 @@ export class HealthView {
 
   /** `context`: `{api, index, runs, colors, layer, kernel, kind, settings}`. */
   async update(context) {
-    const generation = ++this.generation;
-    const { api, index, runs, colors, layer, kernel, kind, settings } = context;
+    const { colors, layer, kernel, kind, settings } = context;
     replaceChildren(
       this.controls,
-      checkboxField(
-        "Ignore outliers",
-        settings.ignoreOutliers,
-        (ignoreOutliers) => this.onSettings({ ignoreOutliers }),
-        {
-          title: IGNORE_OUTLIERS_HELP,
-        },
-      ),
+      ignoreOutliersField(settings.ignoreOutliers, (ignoreOutliers) => this.onSettings({ ignoreOutliers })),
     );
-    const slices = kernelSlices(index, runs, layer.key, kernel, kind).filter((s) => s.steps.stats_steps.length);
-    if (slices.length === 0) {
-      this.charts = [];
-      replaceChildren(
-        this.sections,
-        messagePanel("empty", `No statistics of ${kernel} (${kind}) in the selected runs`),
-      );
+    const loaded = await this.loader.load(context);
+    if (loaded === null) return;
+    this.charts = [];
+    if (loaded.length === 0) {
       this.table.replaceChildren();
       return;
     }
-    this.sections.setAttribute("aria-busy", "true");
-    const loaded = await Promise.all(
-      slices.map(async (s) => {
-        try {
-          return { ...s, stats: await api.stats(s.slice) };
-        } catch (error) {
-          return { ...s, error };
-        }
-      }),
-    );
-    if (generation !== this.generation) return;
-    this.sections.removeAttribute("aria-busy");
-    this.charts = [];
     const multiDirection = layer.directions.length > 1;
-    const directions = [...new Set(loaded.map((item) => item.direction))];
     replaceChildren(
       this.sections,
-      directions.map((direction) =>
-        this.section(
-          loaded.filter((item) => item.direction === direction),
-          {
-            colors,
-            kernel,
-            direction,
-            multiDirection,
-            ignoreOutliers: settings.ignoreOutliers,
-          },
-        ),
+      byDirection(loaded).map(({ direction, items }) =>
+        this.section(items, { colors, kernel, direction, multiDirection, ignoreOutliers: settings.ignoreOutliers }),
       ),
     );
     this.renderTable(loaded, { colors, layer, kernel, kind, settings });
@@ -93,9 +59,9 @@ export class HealthView {
   }
 
   section(items, { colors, kernel, direction, multiDirection, ignoreOutliers }) {
-    const ok = items.filter((item) => item.stats);
-    const gates = ok.length ? ok[0].stats.gates.map((gate) => gate.gate) : [];
-    const steps = ok.flatMap((item) => item.stats.gates.flatMap((gate) => gate.steps));
+    const perGate = statsByGate(items);
+    const gates = perGate.map(({ gate }) => gate);
+    const steps = items.flatMap((item) => item.stats?.gates.flatMap((gate) => gate.steps) ?? []);
     const xDomain = padDomain(extent(steps), 0.02);
     const grid = h("div", {
       class: "wg-health-grid",
@@ -104,15 +70,13 @@ export class HealthView {
     grid.append(h("div"), ...gates.map((gate) => h("div", { class: "wg-grid-head", text: gate ?? kernel })));
     for (const metric of METRICS) {
       grid.append(h("div", { class: "wg-grid-label", text: metric.label }));
-      for (const gate of gates) {
-        const series = ok
-          .map((item) => {
-            const stats = item.stats.gates.find((g) => g.gate === gate);
-            return (
-              stats && { run: item.run, color: colors.get(item.run), xs: stats.steps, ys: metricValues(stats, metric) }
-            );
-          })
-          .filter(Boolean);
+      for (const { gate, runs } of perGate) {
+        const series = runs.map(({ run, stats }) => ({
+          run,
+          color: colors.get(run),
+          xs: stats.steps,
+          ys: metricValues(stats, metric),
+        }));
         const canvas = h("canvas", { class: "wg-line-canvas", dataset: { metric: metric.id, gate: gate ?? "" } });
         const chart = {
           canvas,
@@ -137,16 +101,7 @@ export class HealthView {
       "section",
       { class: "wg-section", dataset: { direction } },
       multiDirection ? h("header", { class: "wg-section-header" }, h("h3", { text: direction })) : null,
-      items
-        .filter((item) => item.error)
-        .map((item) =>
-          h(
-            "div",
-            { class: "wg-panel-error", role: "alert" },
-            h("span", { class: "wg-run-name", text: item.run }),
-            `: ${item.error.message}`,
-          ),
-        ),
+      loadErrors(items),
       grid,
     );
   }

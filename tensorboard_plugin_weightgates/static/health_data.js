@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/health_data.js; edit that file, not this one.
 // Data of the health view: metric series over steps, the table across runs at one step, its
 // sorting and its CSV export. Pure functions over `stats` responses (docs/http-api.md).
 

@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/heatmap.js; edit that file, not this one.
 // Heatmap view: one kernel at one step, a panel per selected run with every direction, all
 // gates side by side. Cells are rasterised once per snapshot into an ImageData (one pixel per
 // stored cell) and scaled onto the visible canvas, so redrawing on resize is one drawImage.

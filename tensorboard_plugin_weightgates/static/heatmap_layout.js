@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/heatmap_layout.js; edit that file, not this one.
 // Geometry of a heatmap: its size on screen, which cell a pointer is over, and which original
 // weights a stored cell stands for. Pure functions.
 

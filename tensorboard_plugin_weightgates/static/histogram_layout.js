@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/histogram_layout.js; edit that file, not this one.
 // Layout of the per-gate histograms over steps. Pure functions.
 //
 // "offset" (a ridgeline, like TensorBoard's histograms tab): one curve per step, each on its

@@ -1,10 +1,8 @@
-// Built by frontend/build.mjs from frontend/src/histograms.js; edit that file, not this one.
 // Histograms view: per direction and gate, the histograms over steps of every selected run,
 // overlaid in the runs' colours, as a ridgeline ("offset") or on one baseline ("overlay").
 
 import { FONT, LABEL_COLOR, drawAxes, plotBox } from "./chart.js";
-import { checkboxField, h, messagePanel, replaceChildren, segmented, sizeCanvas } from "./dom.js";
-import { IGNORE_OUTLIERS_HELP } from "./domains.js";
+import { h, ignoreOutliersField, replaceChildren, segmented, sizeCanvas } from "./dom.js";
 import { composeFigure, downloadPng, runLegend } from "./figure.js";
 import { formatTick, niceTicks, safeFilename } from "./format.js";
 import {
@@ -17,7 +15,7 @@ import {
   stepDomain,
   valueDomain,
 } from "./histogram_layout.js";
-import { kernelSlices } from "./layers.js";
+import { StatsLoader, byDirection, loadErrors, statsByGate } from "./stats_loader.js";
 
 export const DEFAULT_HISTOGRAM_SETTINGS = Object.freeze({ mode: "offset", xAxis: "shared", ignoreOutliers: true });
 
@@ -26,10 +24,10 @@ const CHART_HEIGHT = 200;
 export class HistogramView {
   constructor(onSettings) {
     this.onSettings = onSettings;
-    this.generation = 0;
     this.charts = [];
     this.controls = h("div", { class: "wg-controls" });
     this.sections = h("div", { class: "wg-sections" });
+    this.loader = new StatsLoader(this.sections);
     this.element = h("div", { class: "wg-view wg-histograms" }, this.controls, this.sections);
     this.resizeObserver = new ResizeObserver(() => this.redraw());
     this.resizeObserver.observe(this.sections);
@@ -37,51 +35,22 @@ export class HistogramView {
 
   /** `context`: `{api, index, runs, colors, layer, kernel, kind, settings}`. */
   async update(context) {
-    const generation = ++this.generation;
-    const { api, index, runs, colors, layer, kernel, kind, settings } = context;
+    const { colors, layer, kernel, kind, settings } = context;
     replaceChildren(
       this.controls,
       segmented("Mode", HISTOGRAM_MODES, settings.mode, (mode) => this.onSettings({ mode })),
       segmented("X axis", X_AXIS_MODES, settings.xAxis, (xAxis) => this.onSettings({ xAxis })),
-      checkboxField(
-        "Ignore outliers",
-        settings.ignoreOutliers,
-        (ignoreOutliers) => this.onSettings({ ignoreOutliers }),
-        {
-          title: IGNORE_OUTLIERS_HELP,
-        },
-      ),
+      ignoreOutliersField(settings.ignoreOutliers, (ignoreOutliers) => this.onSettings({ ignoreOutliers })),
     );
-    const slices = kernelSlices(index, runs, layer.key, kernel, kind).filter((s) => s.steps.stats_steps.length);
-    if (slices.length === 0) {
-      this.charts = [];
-      replaceChildren(
-        this.sections,
-        messagePanel("empty", `No statistics of ${kernel} (${kind}) in the selected runs`),
-      );
-      return;
-    }
-    this.sections.setAttribute("aria-busy", "true");
-    const loaded = await Promise.all(
-      slices.map(async (s) => {
-        try {
-          return { ...s, stats: await api.stats(s.slice) };
-        } catch (error) {
-          return { ...s, error };
-        }
-      }),
-    );
-    if (generation !== this.generation) return;
-    this.sections.removeAttribute("aria-busy");
+    const loaded = await this.loader.load(context);
+    if (loaded === null) return;
     this.charts = [];
-    const directions = [...new Set(loaded.map((item) => item.direction))];
+    if (loaded.length === 0) return;
+    const multiDirection = layer.directions.length > 1;
     replaceChildren(
       this.sections,
-      directions.map((direction) =>
-        this.section(
-          loaded.filter((item) => item.direction === direction),
-          { colors, layer, kernel, kind, settings, direction, multiDirection: layer.directions.length > 1 },
-        ),
+      byDirection(loaded).map(({ direction, items }) =>
+        this.section(items, { colors, layer, kernel, kind, settings, direction, multiDirection }),
       ),
     );
     this.redraw();
@@ -89,16 +58,10 @@ export class HistogramView {
 
   section(items, describe) {
     const { colors, settings, kernel } = describe;
-    const errors = items.filter((item) => item.error);
-    const ok = items.filter((item) => item.stats);
-    const gates = ok.length ? ok[0].stats.gates.map((gate) => gate.gate) : [];
-    const perGate = gates.map((gate) =>
-      ok
-        .map((item) => {
-          const stats = item.stats.gates.find((g) => g.gate === gate);
-          return stats ? { ...histogramSeries(stats), color: colors.get(item.run), run: item.run } : null;
-        })
-        .filter(Boolean),
+    const byGate = statsByGate(items);
+    const gates = byGate.map(({ gate }) => gate);
+    const perGate = byGate.map(({ runs }) =>
+      runs.map(({ run, stats }) => ({ ...histogramSeries(stats), color: colors.get(run), run })),
     );
     const domainOptions = { ignoreOutliers: settings.ignoreOutliers };
     const shared = valueDomain(perGate.flat(), domainOptions);
@@ -144,14 +107,7 @@ export class HistogramView {
           onclick: () => this.download(chartsOfSection, describe),
         }),
       ),
-      errors.map((item) =>
-        h(
-          "div",
-          { class: "wg-panel-error", role: "alert" },
-          h("span", { class: "wg-run-name", text: item.run }),
-          `: ${item.error.message}`,
-        ),
-      ),
+      loadErrors(items),
       h("div", { class: "wg-chart-grid" }, figures),
     );
   }

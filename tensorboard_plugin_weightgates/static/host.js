@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/host.js; edit that file, not this one.
 // Client of TensorBoard's plugin message channel (TensorBoard 2.21, "experimental" API).
 //
 // TensorBoard loads this tab in an iframe and listens on its window for the string message

@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/index.js; edit that file, not this one.
 // Entry point of the Weight Gates tab. TensorBoard serves this module at
 // /data/plugin/weightgates/static/index.js and calls `render()` inside the tab's iframe
 // (frontend_metadata es_module_path). Its CSP allows same-origin scripts and styles only, so

@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/layer_picker.js; edit that file, not this one.
 // The tab's toolbar: layer (in model order), kernel, weights/gradients, and the view.
 
 import { h, replaceChildren, segmented, selectField } from "./dom.js";

@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/layers.js; edit that file, not this one.
 // The model as the `index` route describes it: layers in model order, their directions,
 // kernels, gates and logged steps, merged over the selected runs. Pure functions.
 

@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/normalize.js; edit that file, not this one.
 // Normalisation of heatmaps: which values share one colour range. Pure functions.
 //
 // A colour range is a limit L: the diverging scale maps [-L, L] (0 in the middle), the

@@ -1,9 +1,29 @@
-// Built by frontend/build.mjs from frontend/src/run_selector.js; edit that file, not this one.
 // The run selector in the tab's side bar: a regex filter, select all/none for the runs it
 // shows, one checkbox per run in the run's colour, and runs that could not be read.
 
 import { h, replaceChildren } from "./dom.js";
 import { filterRuns, isSelected } from "./runs.js";
+
+/**
+ * The runs that could not be read (`errors`: run → why), under a title of tag `heading`, the
+ * level where the list stands (the selector's sidebar, the tab's no-data page); nothing when
+ * every run was read.
+ */
+export function runProblems(errors, heading) {
+  const broken = Object.entries(errors ?? {});
+  if (broken.length === 0) return [];
+  return [
+    h(heading, { text: "Runs that could not be read" }),
+    broken.map(([run, why]) =>
+      h(
+        "p",
+        { class: "wg-run-problem" },
+        h("span", { class: "wg-run-name", text: run }),
+        h("span", { text: `: ${why}` }),
+      ),
+    ),
+  ];
+}
 
 export class RunSelector {
   /**
@@ -72,19 +92,7 @@ export class RunSelector {
         ? h("li", { class: "wg-runs-none", text: "No run matches the filter." })
         : null,
     );
-    const broken = Object.entries(errors ?? {});
-    replaceChildren(
-      this.problems,
-      broken.length ? h("h3", { text: "Runs that could not be read" }) : null,
-      broken.map(([run, why]) =>
-        h(
-          "p",
-          { class: "wg-run-problem" },
-          h("span", { class: "wg-run-name", text: run }),
-          h("span", { text: `: ${why}` }),
-        ),
-      ),
-    );
+    replaceChildren(this.problems, runProblems(errors, "h3"));
   }
 
   runItem(run, color, checked) {

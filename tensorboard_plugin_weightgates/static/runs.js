@@ -1,4 +1,3 @@
-// Built by frontend/build.mjs from frontend/src/runs.js; edit that file, not this one.
 // Runs: order, colours, the regex filter and the persisted selection. Pure functions.
 //
 // The conventions follow TensorBoard 2.21's own runs table: one colour per run from its
