@@ -4,8 +4,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.weightgates-installed
 LOGDIR ?= demo/logs
 PORT ?= 6006
+KERAS_OLDEST ?= 3.12.0
+COMPAT_TESTS := tests/test_compat.py tests/test_train_gradients.py tests/test_callback.py
 
-.PHONY: demo test install chromium lint test-js test-python test-legacy test-browser bench clean
+.PHONY: demo test install chromium lint typecheck test-js test-python test-legacy test-compat \
+	test-browser bench clean
 
 $(STAMP): setup.py requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,6 +35,9 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check tensorboard_plugin_weightgates tests bench demo setup.py
 
+typecheck: install
+	$(VENV)/bin/mypy
+
 test-js:
 	node --test frontend/test/
 
@@ -41,10 +47,16 @@ test-python: install
 test-legacy: install
 	TF_USE_LEGACY_KERAS=1 $(PY) -m pytest -q -m "keras and not browser" tests
 
+# The callback and training-gradient tests against the oldest Keras 3 that TensorFlow accepts
+# and the newest on the package index (see tests/with_keras.py).
+test-compat: install
+	$(PY) tests/with_keras.py $(KERAS_OLDEST) -q -p no:cacheprovider $(COMPAT_TESTS)
+	$(PY) tests/with_keras.py newest -q -p no:cacheprovider $(COMPAT_TESTS)
+
 test-browser: install chromium
 	$(PY) -m pytest -q -m browser tests
 
-test: install chromium lint test-js test-python test-legacy test-browser
+test: install chromium lint typecheck test-js test-python test-legacy test-compat test-browser
 
 bench: install
 	$(PY) bench/run_all.py

@@ -33,7 +33,9 @@ setuptools.setup(
         "protobuf",
         "werkzeug",
     ],
-    extras_require={"tensorflow": ["tensorflow>=2.21"]},
+    # The releases `make test` runs against: TensorFlow 2.21 with Keras 3.12 (the oldest it
+    # accepts) to the newest Keras 3, and tf-keras 2.21 (tests/with_keras.py).
+    extras_require={"tensorflow": ["tensorflow>=2.21,<2.22", "keras>=3.12,<3.16"]},
     entry_points={
         "tensorboard_plugins": [
             "weightgates = tensorboard_plugin_weightgates.backend.loader:WeightGatesLoader",

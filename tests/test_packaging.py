@@ -111,7 +111,7 @@ def test_wheel_entry_points_name_modules_it_ships(wheel):
     parser = configparser.ConfigParser()
     parser.read_string(wheel.read(entry_points).decode("utf-8"))
     assert parser["tensorboard_plugins"]["weightgates"] == (
-        "tensorboard_plugin_weightgates.loader:WeightGatesLoader"
+        "tensorboard_plugin_weightgates.backend.loader:WeightGatesLoader"
     )
     for target in [*parser["tensorboard_plugins"].values(), *parser["console_scripts"].values()]:
         module = target.split(":")[0].replace(".", "/") + ".py"

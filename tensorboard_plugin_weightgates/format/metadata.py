@@ -84,14 +84,14 @@ class FormatError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class KernelInfo:
-    """Which kernel of a model a record belongs to: the identity writers and readers share.
+class LayerInfo:
+    """Where in a model a record comes from: a layer, and a direction and cell inside it.
 
-    A kernel is one variable of one layer (or one row of it, for a ``GRU(reset_after=True)``
-    bias) in one direction and cell, split along its last axis into `gates` in storage order
-    (``(None,)`` for a variable without gates). `layer` is the layer's path in the model
-    ("/"-joined names below the root model) and `order` its depth-first position among the
-    logged layers, for listing layers in model order.
+    `layer` is the layer's path in the model ("/"-joined names below the root model),
+    `layer_type` its class (a generic ``RNN``'s cell class), `order` its depth-first position
+    among the logged layers, for listing layers in model order. `direction` is ``forward`` or
+    ``backward`` (`DIRECTIONS`; ``forward`` for layers without directions) and `cell` the index
+    in ``StackedRNNCells`` (None elsewhere).
     """
 
     layer: str
@@ -99,6 +99,17 @@ class KernelInfo:
     order: int
     direction: str
     cell: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelInfo(LayerInfo):
+    """Which kernel of a layer a record belongs to: the identity writers and readers share.
+
+    A kernel is one variable of the layer (or one row of it, for a ``GRU(reset_after=True)``
+    bias), split along its last axis into `gates` in storage order (``(None,)`` for a variable
+    without gates).
+    """
+
     kernel: str
     gates: tuple[str | None, ...]
 

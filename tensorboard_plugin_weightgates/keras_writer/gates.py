@@ -67,7 +67,14 @@ class GateSlice(metadata.SliceInfo):
     @property
     def values(self) -> np.ndarray:
         """The slice's current value: the variable is read at each access, never cached."""
-        return np.array(np.asarray(self.variable)[self.index])
+        return np.array(self.select(np.asarray(self.variable)))
+
+    def select(self, whole: Any) -> Any:
+        """This slice of `whole`, a value of the whole variable (the variable itself, its
+        gradient, a tensor or an array; also inside ``tf.function``). Writers select through
+        here rather than indexing, so that a layout needing more than an index has one place
+        to say so."""
+        return whole[self.index]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -41,6 +41,11 @@ class KernelGroup:
     def variable(self) -> Any:
         return self.slices[0].variable
 
+    def select(self, whole: Any) -> Any:
+        """The kernel (every gate) of `whole`, a value of the whole variable, as
+        `gates.GateSlice.select` selects one gate."""
+        return whole[self.index]
+
     @property
     def trainable(self) -> bool:
         return self.slices[0].trainable
@@ -178,7 +183,7 @@ class GateLogger:
         return tf.constant(flags, dtype=tf.bool)
 
     def _read_kernels(self) -> list[tf.Tensor]:
-        return [tf.convert_to_tensor(g.variable)[g.index] for g in self.groups]
+        return [g.select(tf.convert_to_tensor(g.variable)) for g in self.groups]
 
     def write_weight_stats(self, step: tf.Tensor) -> None:
         """Writes the statistics of every logged kernel's current weights at `step` (int64) and
@@ -215,7 +220,7 @@ class GateLogger:
             (g, grad) for g, grad in zip(self.trainable_groups, gradients) if grad is not None
         ]
         for j, (group, gradient) in enumerate(present):
-            kernel = gradient[group.index]
+            kernel = group.select(gradient)
             self._write_kernel(group, "gradients", kernel, kernel, False, describe[j], step)
 
     def _write_kernel(self, group, kind, kernel, previous, has_previous, describe, step):
@@ -329,7 +334,7 @@ class GateLogger:
                         )
                     tf.summary.write(
                         tag,
-                        snapshot.reduce_snapshot(array[info.index], max_cells),
+                        snapshot.reduce_snapshot(info.select(array), max_cells),
                         step=step,
                         metadata=description,
                     )
