@@ -29,6 +29,8 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard_plugin_weightgates.backend import reader
 from tensorboard_plugin_weightgates.format import metadata
 
+_UNREPORTED = ("count", "min", "max", "mean_abs", "hist_low", "hist_high")
+
 COLUMNS = (
     "run",
     "step",
@@ -38,17 +40,10 @@ COLUMNS = (
     "kernel",
     "gate",
     "shape",
-    "mean",
-    "std",
-    "l2_norm",
-    "near_zero_fraction",
-    "units",
-    "dead_units",
-    "nan_count",
-    "inf_count",
-    "update_size",
+    *(name for name in metadata.STAT_FIELDS if name not in _UNREPORTED),
 )
-"""Columns of `weightgates report` in every format, in order; names as in `STAT_FIELDS`. `shape`
+"""Columns of `weightgates report` in every format, in order: where a gate comes from, then its
+statistics as `metadata.STAT_FIELDS` names and orders them (all but `_UNREPORTED`). `shape`
 is one gate's shape."""
 
 FORMATS = ("table", "csv", "json", "markdown")
