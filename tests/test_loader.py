@@ -25,7 +25,9 @@ from test_reader import (
     LoggedModel,
     event_files,
     kernel_infos,
+    kernel_records,
     lstm_model,
+    write_events,
     write_run,
 )
 
@@ -208,6 +210,45 @@ def test_data_server_reads_past_a_corrupt_run(tmp_path):
             reader.read_stats(data_provider, CTX, "", entry.kernel, "weights")
 
     assert [g.steps.tolist() for g in stats.gates] == [[0, 10, 20]] * 4
+
+
+def test_last_record_of_a_step_wins_with_either_loader(tmp_path):
+    """A run logged to step 20, then again from step 10: both loaders serve steps 0, 10, 15,
+    with the values written last (the multiplexer keeps every record, the data server
+    replaces the later steps; the reader makes them agree)."""
+    infos = kernel_infos(gates=("a", "b"))
+    records = [
+        *kernel_records([KernelSpec(infos, stats_steps=(0, 10, 20), snapshot_steps=(0, 10, 20))]),
+        *kernel_records([KernelSpec(infos, stats_steps=(10, 15), snapshot_steps=(10, 15))], 100),
+    ]
+    write_events(str(tmp_path / "run"), records)
+    argv = ("--logdir", str(tmp_path), "--reload_interval=0")
+
+    def read(data_provider):
+        index = reader.read_index(data_provider, CTX, "")
+        kernel = index.runs["run"][0].kernel
+        stats = reader.read_stats(data_provider, CTX, "", kernel, "weights")
+        snapshot = reader.read_snapshot(data_provider, CTX, "", kernel, "weights", step=10)
+        return (
+            index.runs["run"][0].steps["weights"],
+            [(g.steps.tolist(), g.values[:, 1].tolist()) for g in stats.gates],
+            (snapshot.steps, snapshot.values[0, 0].tolist()),
+        )
+
+    def fully_read(data_provider):
+        listed = data_provider.list_tensors(CTX, experiment_id="", plugin_name=metadata.PLUGIN_NAME)
+        return [s.max_step for s in listed.get("run", {}).values()] == [15, 15]
+
+    multiplexer = read(_multiplexer_provider(configure(*argv, "--load_fast=false")))
+    with _data_server_provider(configure(*argv, "--load_fast=true").flags, fully_read) as provider:
+        data_server = read(provider)
+
+    expected = (
+        reader.KindSteps((0, 10, 15), (0, 10, 15)),
+        [([0, 10, 15], [0, 110, 115]), ([0, 10, 15], [1, 111, 116])],
+        ((0, 10, 15), [110, 110, 111, 111]),
+    )
+    assert multiplexer == data_server == expected
 
 
 class TensorBoardProcess:

@@ -4,8 +4,10 @@ Log directories are written by the real writer (`summary.log_weights`/`log_gradi
 tiny model trains; `LoggedModel` keeps the weights and gradients it logged, so tests compare
 what the reader returns with the model's own values. Damaged data that the writer never
 produces (an unknown format version, a missing gate, a malformed vector, a half-written step, a
-corrupt file) is written record by record with `tf.summary.write` (`write_run`, `write_raw`).
-`test_plugin` and `test_loader` use these helpers too.
+step written twice, a corrupt file) is written record by record with `tf.summary.write`
+(`write_run`, `write_raw`), or event by event with TensorBoard's own writer, which takes any
+tensor proto and any content (`write_events`). `test_routes`, `test_loader` and `test_fuzz`
+use these helpers too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -29,6 +32,9 @@ tf = pytest.importorskip("tensorflow")
 from tensorboard import context as tb_context  # noqa: E402
 from tensorboard.backend.event_processing import data_provider as mux_data_provider  # noqa: E402
 from tensorboard.backend.event_processing import plugin_event_multiplexer  # noqa: E402
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2  # noqa: E402
+from tensorboard.summary.writer import event_file_writer  # noqa: E402
+from tensorboard.util import tensor_util  # noqa: E402
 
 from tensorboard_plugin_weightgates.backend import reader  # noqa: E402
 from tensorboard_plugin_weightgates.format import metadata, options, snapshot  # noqa: E402
@@ -242,26 +248,32 @@ def kernel_infos(
     )
 
 
-def write_run(run_dir: str, kernels: Iterable[KernelSpec]) -> None:
-    """Writes well-formed records of the kernels step by step, with each tag's metadata on its
-    first write only; every value of gate ``g`` at step ``s`` is ``s + g``."""
+def kernel_records(kernels: Iterable[KernelSpec], offset: float = 0.0):
+    """Well-formed records ``(tag, values, step, metadata)`` of the kernels, step by step, with
+    each tag's metadata on its first record only; every value of gate ``g`` at step ``s`` is
+    ``s + g + offset``."""
     kernels = list(kernels)
     steps = sorted({s for k in kernels for s in (*k.stats_steps, *k.snapshot_steps)})
     described: set[str] = set()
+    for step in steps:
+        for spec in kernels:
+            for kind, info in itertools.product(spec.kinds, spec.infos):
+                for tag, values, md in _records(spec, kind, info, step, offset):
+                    yield tag, values, step, None if tag in described else md
+                    described.add(tag)
+
+
+def write_run(run_dir: str, kernels: Iterable[KernelSpec], offset: float = 0.0) -> None:
+    """Writes `kernel_records` with a TensorFlow summary writer."""
     writer = tf.summary.create_file_writer(run_dir)
     with writer.as_default():
-        for step in steps:
-            for spec in kernels:
-                for kind, info in itertools.product(spec.kinds, spec.infos):
-                    for tag, values, md in _records(spec, kind, info, step):
-                        first = tag not in described
-                        tf.summary.write(tag, values, step=step, metadata=md if first else None)
-                        described.add(tag)
+        for tag, values, step, md in kernel_records(kernels, offset):
+            tf.summary.write(tag, values, step=step, metadata=md)
     writer.close()
 
 
-def _records(spec: KernelSpec, kind: str, info: metadata.SliceInfo, step: int):
-    value = step + info.gate_index
+def _records(spec: KernelSpec, kind: str, info: metadata.SliceInfo, step: int, offset: float):
+    value = step + info.gate_index + offset
     if step in spec.stats_steps:
         length = metadata.stats_vector_length(options.DEFAULT_BINS)
         md = metadata.create_stats_metadata(info, kind, options.DEFAULT_BINS, 0.0)
@@ -280,6 +292,28 @@ def write_raw(run_dir: str, tag: str, values: np.ndarray, step: int, content: by
     writer = tf.summary.create_file_writer(run_dir)
     with writer.as_default():
         tf.summary.write(tag, values, step=step, metadata=summary_metadata)
+    writer.close()
+
+
+def write_events(
+    run_dir: str,
+    records: Iterable[tuple[str, Any, int, summary_pb2.SummaryMetadata | None]],
+) -> None:
+    """Writes `records` ``(tag, values, step, metadata)``, one event each in this order, into one
+    new event file with TensorBoard's own writer: `values` is an array or any `TensorProto`
+    (dtypes TensorBoard cannot convert, bytes that do not fill the shape), `metadata` any
+    content (or None, as after a tag's first event)."""
+    writer = event_file_writer.EventFileWriter(run_dir)
+    for tag, values, step, summary_metadata in records:
+        if isinstance(values, tensor_pb2.TensorProto):
+            tensor = values
+        else:
+            tensor = tensor_util.make_tensor_proto(values)
+        event = event_pb2.Event(step=step, wall_time=time.time())
+        value = event.summary.value.add(tag=tag, tensor=tensor)
+        if summary_metadata is not None:
+            value.metadata.CopyFrom(summary_metadata)
+        writer.add_event(event)
     writer.close()
 
 
@@ -587,12 +621,146 @@ def test_corrupt_event_file_does_not_break_other_runs(tmp_path):
         reader.read_stats(provider, CTX, "", entry.kernel, "weights")
 
 
-def test_malformed_stats_vector_is_a_format_error(tmp_path):
-    info = kernel_infos(gates=(None,))[0]
-    content = metadata.create_stats_metadata(info, "weights", 5, 0.0).plugin_data.content
-    write_raw(str(tmp_path / "run"), metadata.stats_tag(info, "weights"), np.zeros(3), 5, content)
+def test_unreadable_steps_are_skipped_and_reported(tmp_path):
+    """A stats vector of another length at step 10 of the forget gate, a snapshot of another
+    grid at step 20 of the cell gate: the index and the reads leave those steps out and say
+    why; every other step and gate is served."""
+    infos = kernel_infos()
+    forget, cell = (
+        metadata.stats_tag(infos[1], "weights"),
+        metadata.snapshot_tag(infos[2], "weights"),
+    )
+    bad = {(forget, 10): np.zeros(3), (cell, 20): np.zeros((2, 1, 1), np.float32)}
+    records = [
+        (tag, bad.get((tag, step), values), step, md)
+        for tag, values, step, md in kernel_records([KernelSpec(infos)])
+    ]
+    write_events(str(tmp_path / "run"), records)
     provider = multiplexer_provider(str(tmp_path))
-    kernel = _kernel(provider, info.key)
+    kernel = _kernel(provider, infos[0].key)
 
-    with pytest.raises(metadata.FormatError, match="step 5: stats tensor has shape"):
-        reader.read_stats(provider, CTX, "", kernel, "weights")
+    index = reader.read_index(provider, CTX, "")
+    stats = reader.read_stats(provider, CTX, "", kernel, "weights")
+    latest = reader.read_snapshot(provider, CTX, "", kernel, "weights")
+
+    assert index.runs["run"][0].steps["weights"] == reader.KindSteps((0, 10, 20), (0, 20))
+    assert index.errors == {}  # The index reads the first gate only.
+    assert [g.steps.tolist() for g in stats.gates] == [
+        [0, 10, 20],
+        [0, 20],
+        [0, 10, 20],
+        [0, 10, 20],
+    ]
+    np.testing.assert_array_equal(stats.gates[1].values[:, FIELD["mean"]], [1, 21])
+    (error,) = stats.errors
+    assert (
+        f"skipped step 10 of tag {forget!r}: stats tensor has shape (3,), expected (45,)" in error
+    )
+    assert (latest.step, latest.steps) == (0, (0,))
+    with pytest.raises(metadata.FormatError, match=r"step 20 of tag .*has shape \(2, 1, 1\)"):
+        reader.read_snapshot(provider, CTX, "", kernel, "weights", step=20)
+
+
+def test_index_reports_the_unreadable_steps_of_a_first_gate(tmp_path):
+    info = kernel_infos(gates=(None,))[0]
+    tag = metadata.stats_tag(info, "weights")
+    records = list(kernel_records([KernelSpec((info,), snapshot_steps=())]))
+    strings = np.array([b"x"] * metadata.stats_vector_length(options.DEFAULT_BINS))
+    write_events(
+        str(tmp_path / "run"), records + [(tag, strings, 30, None), (tag, np.zeros(2), 40, None)]
+    )
+    provider = multiplexer_provider(str(tmp_path))
+
+    index = reader.read_index(provider, CTX, "")
+
+    assert index.runs["run"][0].steps["weights"] == reader.KindSteps((0, 10, 20), ())
+    assert (
+        f"skipped 2 steps of tag {tag!r} ([30, 40]); step 30: stats tensor has dtype object"
+        in (index.errors["run"])
+    )
+
+
+def test_tag_tensorboard_cannot_read_is_skipped_and_reported(tmp_path):
+    """A dtype without a NumPy type makes TensorBoard's data provider fail the whole read: the
+    kernel whose tag it is goes, with the reason; the run's other kernels stay."""
+    good, broken = kernel_infos(gates=(None,))[0], kernel_infos("broken", gates=(None,))[0]
+    tag = metadata.stats_tag(broken, "weights")
+    variant = tensor_pb2.TensorProto(dtype=21)  # DT_VARIANT
+    md = metadata.create_stats_metadata(broken, "weights", options.DEFAULT_BINS, 0.0)
+    write_events(
+        str(tmp_path / "run"),
+        [*kernel_records([KernelSpec((good,))]), (tag, variant, 0, md)],
+    )
+    provider = multiplexer_provider(str(tmp_path))
+    kernel = _kernel(provider, broken.key)
+
+    index = reader.read_index(provider, CTX, "")
+    stats = reader.read_stats(provider, CTX, "", kernel, "weights")
+
+    assert [e.kernel.layer for e in index.runs["run"]] == ["lstm"]
+    assert f"skipped tag {tag!r}: TensorBoard could not read its values" in index.errors["run"]
+    assert stats.gates[0].steps.tolist() == []
+    assert "TensorBoard could not read its values" in stats.errors[0]
+
+
+def test_last_record_of_a_step_wins(tmp_path):
+    """A run logged to step 20, then resumed from step 10 (an interrupt, a checkpoint): the
+    records written again replace those from step 10 on, as in TensorBoard's data server."""
+    infos = kernel_infos()
+    spec = KernelSpec(infos, stats_steps=(0, 10, 20), snapshot_steps=(0, 10, 20))
+    write_events(
+        str(tmp_path / "run"),
+        [
+            *kernel_records([spec]),
+            *kernel_records([KernelSpec(infos, stats_steps=(10, 15), snapshot_steps=(10,))], 100),
+        ],
+    )
+    provider = multiplexer_provider(str(tmp_path))
+    kernel = _kernel(provider, infos[0].key)
+
+    index = reader.read_index(provider, CTX, "")
+    stats = reader.read_stats(provider, CTX, "", kernel, "weights")
+    at_10 = reader.read_snapshot(provider, CTX, "", kernel, "weights", step=10)
+    latest = reader.read_snapshot(provider, CTX, "", kernel, "weights")
+
+    assert index.runs["run"][0].steps["weights"] == reader.KindSteps((0, 10, 15), (0, 10))
+    for gate_index, gate in enumerate(stats.gates):
+        assert gate.steps.tolist() == [0, 10, 15]
+        expected = [0 + gate_index, 110 + gate_index, 115 + gate_index]
+        np.testing.assert_array_equal(gate.values[:, FIELD["mean"]], expected)
+    assert (at_10.steps, latest.step) == ((0, 10), 10)
+    np.testing.assert_array_equal(at_10.values[0, 0], [110, 110, 111, 111, 112, 112, 113, 113])
+
+
+def test_nan_near_zero_is_reported_as_such(tmp_path):
+    info = kernel_infos(gates=(None,))[0]
+    tag = metadata.stats_tag(info, "weights")
+    content = metadata.create_stats_metadata(info, "weights", 5, float("nan")).plugin_data.content
+    write_raw(str(tmp_path / "run"), tag, np.zeros(metadata.stats_vector_length(5)), 0, content)
+
+    index = reader.read_index(multiplexer_provider(str(tmp_path)), CTX, "")
+
+    assert index.runs == {}
+    assert "near_zero must be a finite number >= 0.0, got nan" in index.errors["run"]
+    assert "different near_zero" not in index.errors["run"]
+
+
+def test_two_tags_of_one_gate_are_reported(tmp_path):
+    """Tags of different slices that both claim gate 0 of one kernel: neither is guessed."""
+    ours = kernel_infos(gates=("a", "b"))
+    theirs = kernel_infos(gates=("c", "b"))
+    write_run(str(tmp_path / "run"), [KernelSpec(ours), KernelSpec(theirs[:1])])
+
+    index = reader.read_index(multiplexer_provider(str(tmp_path)), CTX, "")
+
+    assert index.runs == {}
+    assert "all describe gate 'a'" in index.errors["run"]
+
+
+def test_error_texts_are_bounded():
+    parts = [f"problem {i}" for i in range(100)]
+    many = list(range(1000))
+
+    assert reader._error_text(parts).endswith("; problem 9; and 90 more")
+    assert reader._few(many) == "[0, 1, 2, 3, 4, 5, 6, 7, ... (1000 in all)]"
+    assert reader._few([1, 2]) == "[1, 2]"

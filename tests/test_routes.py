@@ -364,8 +364,8 @@ def test_static_refuses_paths_outside_and_unknown_files(client, static_dir, path
 
 
 def test_unreadable_data_is_reported_not_served(tmp_path):
-    """A run whose only tag has an unsupported format version is reported in the index; a
-    stats vector of the wrong length is a 404 naming the problem."""
+    """A run whose only tag has an unsupported format version, and one whose only vector has
+    the wrong length, are reported in the index; the vector's stats are a 404 naming it."""
     future = b'{"version": 2, "record": "stats", "kind": "weights"}'
     write_raw(
         str(tmp_path / "future"), metadata.stats_tag(SLICE, "weights"), np.zeros(3), 0, future
@@ -380,8 +380,9 @@ def test_unreadable_data_is_reported_not_served(tmp_path):
     short = {"run": "short", "layer": "dense", "direction": "forward", "kernel": "bias"}
     response = get(client, "stats", **short, kind="weights")
 
-    assert list(index["runs"]) == ["short"]
+    assert index["runs"] == {}
     assert "format version 2 is not supported" in index["errors"]["future"]
+    assert "skipped step 7 of tag" in index["errors"]["short"]
     assert response.status_code == 404
     assert "cannot read this data" in strict_json(response)["error"]
     assert "step 7" in strict_json(response)["error"]

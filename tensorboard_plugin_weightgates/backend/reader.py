@@ -8,8 +8,14 @@ parsed through `metadata`; nothing here imports TensorFlow.
 A kernel (one variable of a layer, one direction) is stored as one tag per gate and per record
 type (statistics, snapshot) and kind (weights, gradients). `list_kernels` groups the tags back
 into kernels; `read_index` adds the logged steps; `read_stats` and `read_snapshot` read one
-kernel's values. Records that this version cannot read are skipped and reported per run, so one
-bad tag or run never hides the others.
+kernel's values.
+
+Event files are untrusted input. Every content and every value is checked through `metadata`
+before it is used; what this version cannot read is skipped and reported (a tag in
+`Listing.errors`, a step in `Index.errors` and `KernelStats.errors`), so one bad record, tag or
+run never hides the others. A step written twice (a run interrupted and resumed) is read as
+TensorBoard's data server reads it: a record at or below an earlier step replaces the records
+written before it from that step on, so the last record of a step wins, with either loader.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import itertools
 import logging
+import math
 import threading
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,13 +52,31 @@ _KERNEL_ORDER = ("kernel", "recurrent_kernel", "bias", "input_bias", "recurrent_
 """Display order of the usual kernels of a recurrent layer; other variables follow by name."""
 
 
-_RECORD_TYPES: dict[str, tuple[str, Callable[[bytes], Content]]] = {
-    metadata.RECORD_STATS: (metadata.PLUGIN_NAME, metadata.parse_stats_content),
-    metadata.RECORD_SNAPSHOT: (metadata.SNAPSHOT_PLUGIN_NAME, metadata.parse_snapshot_content),
+def _stats_values(content: Content, values: Any) -> np.ndarray:
+    return metadata.parse_stats_vector(values, typing.cast(metadata.StatsContent, content).bins)
+
+
+def _snapshot_values(content: Content, values: Any) -> np.ndarray:
+    return metadata.parse_snapshot_tensor(values, typing.cast(metadata.SnapshotContent, content))
+
+
+_RECORD_TYPES: dict[
+    str, tuple[str, Callable[[bytes], Content], Callable[[Content, Any], np.ndarray]]
+] = {
+    metadata.RECORD_STATS: (metadata.PLUGIN_NAME, metadata.parse_stats_content, _stats_values),
+    metadata.RECORD_SNAPSHOT: (
+        metadata.SNAPSHOT_PLUGIN_NAME,
+        metadata.parse_snapshot_content,
+        _snapshot_values,
+    ),
 }
-"""Plugin name and content parser of each record type."""
+"""Plugin name, content parser and value parser (a record's tensor, checked against its
+content) of each record type."""
 
 _RECORD_NAMES = {metadata.RECORD_STATS: "statistics", metadata.RECORD_SNAPSHOT: "snapshots"}
+
+_MAX_REASONS = 10
+"""Most distinct reasons an error text lists; a hostile run can have a reason per tag."""
 
 _READ_BUDGET_BYTES = 64 * 2**20
 """Most bytes of values the index asks for in one read, estimated from the records' layout
@@ -98,7 +124,7 @@ class Kernel(metadata.KernelInfo):
     @property
     def gate_boundaries(self) -> tuple[int, ...]:
         """Offsets of the gates along the kernel's last axis (``len(gates) + 1`` values)."""
-        return tuple(np.cumsum([0] + [_columns(s) for s in self.gate_shapes]).tolist())
+        return _offsets(_columns(s) for s in self.gate_shapes)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -150,8 +176,10 @@ class IndexedKernel:
 
 @dataclasses.dataclass(frozen=True)
 class Index:
-    """Every run's kernels in model order with their steps; runs without any readable kernel
-    are absent from `runs`. `errors` says per run what was skipped and why."""
+    """Every run's kernels in model order with their readable steps; a kind without any is
+    absent from `IndexedKernel.steps`, a kernel without any kind and a run without any kernel
+    are absent too. `errors` says per run what was skipped and why: tags whose content cannot
+    be read, and steps of the first gates (the ones the index reads) whose values cannot."""
 
     runs: Mapping[str, tuple[IndexedKernel, ...]]
     errors: Mapping[str, str]
@@ -174,11 +202,15 @@ class GateStats:
 
 @dataclasses.dataclass(frozen=True)
 class KernelStats:
+    """Statistics of the gates asked for; `errors` says which steps (or whole gates) were
+    skipped because their values cannot be read."""
+
     kernel: Kernel
     kind: str
     bins: int
     near_zero: float
     gates: tuple[GateStats, ...]
+    errors: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,26 +231,31 @@ class KernelSnapshot:
     gate_boundaries: tuple[int, ...]
 
 
+SeriesSteps = tuple[tuple[int, ...], Union[str, None]]
+"""A series' readable steps, ascending, and why others were skipped (None when none were)."""
+
+
 class StepCache:
     """Remembers the steps of time series until the data provider lists a newer point.
 
     Reading a series' steps means reading its values too (the data provider has no cheaper
-    call); the index needs the steps on every request, so this keeps them while the series'
-    fingerprint (`Records.fingerprints`) is unchanged. Safe to share between request threads.
+    call); the index needs the steps on every request, so this keeps them, and what was
+    skipped, while the series' fingerprint (`Records.fingerprints`) is unchanged. Safe to share
+    between request threads.
     """
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._entries: dict[tuple[str, str, str], tuple[Any, tuple[int, ...]]] = {}
+        self._entries: dict[tuple[str, str, str], tuple[Any, SeriesSteps]] = {}
 
-    def get(self, key: tuple[str, str, str], fingerprint: Any) -> tuple[int, ...] | None:
+    def get(self, key: tuple[str, str, str], fingerprint: Any) -> SeriesSteps | None:
         with self._lock:
             entry = self._entries.get(key)
         if entry is None or entry[0] != fingerprint:
             return None
         return entry[1]
 
-    def put(self, key: tuple[str, str, str], fingerprint: Any, steps: tuple[int, ...]) -> None:
+    def put(self, key: tuple[str, str, str], fingerprint: Any, steps: SeriesSteps) -> None:
         with self._lock:
             self._entries[key] = (fingerprint, steps)
 
@@ -241,7 +278,7 @@ def list_kernels(
     run_tag_filter = None if run is None else provider_lib.RunTagFilter(runs=[run])
     builder = _ListingBuilder(tuple(records))
     for record in records:
-        plugin_name, parse = _RECORD_TYPES[record]
+        plugin_name, parse, _ = _RECORD_TYPES[record]
         listed = data_provider.list_tensors(
             ctx,
             experiment_id=experiment_id,
@@ -265,9 +302,9 @@ def read_index(
     experiment_id: str,
     cache: StepCache | None = None,
 ) -> Index:
-    """Every run's kernels in model order, with the steps logged per kind.
+    """Every run's kernels in model order, with the readable steps logged per kind.
 
-    A run whose steps cannot be read is left out and described in `Index.errors`.
+    What cannot be read is left out and described in `Index.errors` (see `Index`).
     """
     listing = list_kernels(data_provider, ctx, experiment_id)
     errors = dict(listing.errors)
@@ -275,14 +312,22 @@ def read_index(
     for run, kernels in listing.kernels.items():
         ordered = sorted(kernels.values(), key=_model_order)
         try:
-            steps = _read_run_steps(data_provider, ctx, experiment_id, run, ordered, cache)
+            steps, problems = _read_run_steps(
+                data_provider, ctx, experiment_id, run, ordered, cache
+            )
         except Exception as error:  # A run that fails to read must not hide the others.
             logger.warning("weightgates: reading the steps of run %r failed", run, exc_info=True)
-            errors[run] = "; ".join(
-                filter(None, [errors.get(run), f"could not read its steps: {error}"])
-            )
+            errors[run] = _join(errors.get(run), f"could not read its steps: {error}")
             continue
-        runs[run] = tuple(IndexedKernel(k, s) for k, s in zip(ordered, steps))
+        if problems:
+            errors[run] = _join(errors.get(run), _error_text(problems))
+        entries = []
+        for kernel, by_kind in zip(ordered, steps):
+            readable = {k: s for k, s in by_kind.items() if s.stats_steps or s.snapshot_steps}
+            if readable:
+                entries.append(IndexedKernel(kernel, readable))
+        if entries:
+            runs[run] = tuple(entries)
     return Index(runs=runs, errors=errors)
 
 
@@ -294,11 +339,15 @@ def read_stats(
     kind: str,
     gate: str | None = None,
 ) -> KernelStats:
-    """Statistics of every gate of `kernel` (or of `gate` only) for `kind`, at every kept step.
+    """Statistics of every gate of `kernel` (or of `gate` only) for `kind`, at every kept step
+    whose values can be read (the last record written of each step).
+
+    A step whose vector does not have the layout its content describes, and a gate that
+    TensorBoard cannot read at all, are left out and described in `KernelStats.errors`.
 
     Raises:
       NotFoundError: `kernel` has no statistics of `kind`, or no gate `gate`.
-      metadata.FormatError: a stored vector does not have the layout its content describes.
+      metadata.FormatError: the gates' contents disagree on the histogram bins or `near_zero`.
     """
     records = _records(kernel, kernel.stats, kind, _RECORD_NAMES[metadata.RECORD_STATS])
     indices = _gate_indices(kernel, gate)
@@ -306,17 +355,13 @@ def read_stats(
     bins = _common(kernel, kind, "histogram bins", [c.bins for c in contents])
     near_zero = _common(kernel, kind, "near_zero", [c.near_zero for c in contents])
     tags = [records.tags[i] for i in indices]
-    read = data_provider.read_tensors(
-        ctx,
-        experiment_id=experiment_id,
-        plugin_name=metadata.PLUGIN_NAME,
-        downsample=READ_ALL,
-        run_tag_filter=provider_lib.RunTagFilter(runs=[kernel.run], tags=tags),
-    ).get(kernel.run, {})
-    gates = tuple(
-        _gate_stats(kernel.gates[i], tag, read.get(tag, []), bins) for i, tag in zip(indices, tags)
+    read = _read_tags(data_provider, ctx, experiment_id, metadata.PLUGIN_NAME, kernel.run, tags)
+    series = [_series(tag, read[tag], contents[n]) for n, tag in enumerate(tags)]
+    gates = tuple(_gate_stats(kernel.gates[i], s, bins) for i, s in zip(indices, series))
+    errors = tuple(s.problem for s in series if s.problem)
+    return KernelStats(
+        kernel=kernel, kind=kind, bins=bins, near_zero=near_zero, gates=gates, errors=errors
     )
-    return KernelStats(kernel=kernel, kind=kind, bins=bins, near_zero=near_zero, gates=gates)
 
 
 def read_snapshot(
@@ -328,50 +373,44 @@ def read_snapshot(
     step: int | None = None,
 ) -> KernelSnapshot:
     """The snapshot of `kernel` for `kind` at `step` (default: the latest step that has a
-    snapshot of every gate).
+    readable snapshot of every gate).
 
     Reads one gate at a time and keeps only the wanted step's values, so a request holds at
     most one gate's series in memory.
 
     Raises:
       NotFoundError: no snapshots of `kind`, or none of every gate at `step`.
-      metadata.FormatError: the gates' snapshots do not fit side by side.
+      metadata.FormatError: a gate's snapshot at `step` cannot be read, or TensorBoard cannot
+        read a gate's snapshots at all.
     """
     records = _records(kernel, kernel.snapshots, kind, _RECORD_NAMES[metadata.RECORD_SNAPSHOT])
     contents = [typing.cast(metadata.SnapshotContent, c) for c in records.contents]
     block = _common(kernel, kind, "snapshot block", [c.block for c in contents])
     read = functools.partial(_read_gate_snapshots, data_provider, ctx, experiment_id, kernel.run)
-    steps, data = read(records.tags, step)
+    steps, data = read(records, step)
     if not steps:
         raise NotFoundError(
             f"{kind} of kernel {kernel.kernel!r} of layer {kernel.layer!r} have no step with "
-            "a snapshot of every gate"
+            "a readable snapshot of every gate"
         )
     if step is None:
         step = steps[-1]
-        if any(datum is None or datum.step != step for datum in data):
+        if any(datum is None or datum[0] != step for datum in data):
             # The gates' latest steps differ (a step still being written): read the latest
             # step they share.
-            _, data = read(records.tags, step)
+            _, data = read(records, step)
     elif step not in steps:
         raise NotFoundError(
             f"{kind} of kernel {kernel.kernel!r} of layer {kernel.layer!r} have no snapshot at "
             f"step {step}; they have {len(steps)} snapshot steps from {steps[0]} to {steps[-1]}"
         )
-    present = [datum for datum in data if datum is not None]
-    if len(present) < len(data):
+    arrays = [datum[1] for datum in data if datum is not None]
+    if len(arrays) < len(data):
         # TensorBoard's sampling replaced the step between two reads (live training).
         raise NotFoundError(
             f"{kind} snapshot of kernel {kernel.kernel!r} at step {step} was just replaced by "
             "newer data; reload"
         )
-    arrays = [metadata.parse_snapshot_tensor(datum.numpy) for datum in present]
-    if len({a.shape[1] for a in arrays}) != 1:
-        raise metadata.FormatError(
-            f"snapshots of the gates of kernel {kernel.kernel!r} at step {step} have different "
-            f"row counts: {[a.shape[1] for a in arrays]}"
-        )
-    columns = [a.shape[2] for a in arrays]
     return KernelSnapshot(
         kernel=kernel,
         kind=kind,
@@ -379,7 +418,7 @@ def read_snapshot(
         steps=steps,
         block=block,
         values=np.concatenate(arrays, axis=2),
-        gate_boundaries=tuple(np.cumsum([0] + columns).tolist()),
+        gate_boundaries=_offsets(a.shape[2] for a in arrays),
     )
 
 
@@ -388,42 +427,129 @@ def _read_gate_snapshots(
     ctx: Any,
     experiment_id: str,
     run: str,
-    tags: Sequence[str],
+    records: Records,
     step: int | None,
-) -> tuple[tuple[int, ...], list[provider_lib.TensorDatum | None]]:
-    """Steps that every tag has, and per tag its datum at `step` (default: its own latest
-    step), or None where it has none there."""
+) -> tuple[tuple[int, ...], list[tuple[int, np.ndarray] | None]]:
+    """Steps at which every gate has a readable snapshot, and per gate its ``(step, values)``
+    at `step` (default: its own latest readable step), or None where it has none there.
+
+    Raises:
+      metadata.FormatError: a gate's record at `step` cannot be read, or TensorBoard cannot
+        read a gate's records at all.
+    """
     shared: set[int] | None = None
-    data: list[provider_lib.TensorDatum | None] = []
-    for tag in tags:
-        series = _read_series(
-            data_provider, ctx, experiment_id, metadata.SNAPSHOT_PLUGIN_NAME, run, tag
-        )
-        steps = {datum.step for datum in series}
-        shared = steps if shared is None else shared & steps
-        if step is None:
-            data.append(max(series, key=lambda datum: datum.step, default=None))
-        else:
-            data.append(next((datum for datum in series if datum.step == step), None))
+    data: list[tuple[int, np.ndarray] | None] = []
+    plugin_name = metadata.SNAPSHOT_PLUGIN_NAME
+    for tag, content in zip(records.tags, records.contents):
+        points = _read_tags(data_provider, ctx, experiment_id, plugin_name, run, [tag])[tag]
+        series = _series(tag, points, content)
+        if series.unreadable or step in series.skipped:
+            raise metadata.FormatError(typing.cast(str, series.problem))
+        by_step = {point[0]: point[2] for point in series.points}
+        shared = set(by_step) if shared is None else shared & set(by_step)
+        chosen = step if step is not None else max(by_step, default=None)
+        data.append(None if chosen not in by_step else (chosen, by_step[chosen]))
     return tuple(sorted(shared or ())), data
 
 
-def _read_series(
+def _read_tags(
     data_provider: provider_lib.DataProvider,
     ctx: Any,
     experiment_id: str,
     plugin_name: str,
     run: str,
-    tag: str,
-) -> list[provider_lib.TensorDatum]:
-    read = data_provider.read_tensors(
-        ctx,
-        experiment_id=experiment_id,
-        plugin_name=plugin_name,
-        downsample=READ_ALL,
-        run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=[tag]),
-    )
-    return read.get(run, {}).get(tag, [])
+    tags: Sequence[str],
+) -> dict[str, list[provider_lib.TensorDatum] | str]:
+    """Every kept point of each of `tags`, in the order written, or why TensorBoard could not
+    read the tag.
+
+    TensorBoard turns every point of a read into NumPy at once, so one record it cannot convert
+    (a dtype without a NumPy type, bytes that do not fill the declared shape, a declared size
+    beyond memory) fails the whole read: then the tags are read one at a time, and only those
+    that fail are lost.
+    """
+    try:
+        read = data_provider.read_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=plugin_name,
+            downsample=READ_ALL,
+            run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=tags),
+        ).get(run, {})
+    except Exception as error:  # KeyError, ValueError, MemoryError...: as the record goes.
+        if len(tags) > 1:
+            result: dict[str, list[provider_lib.TensorDatum] | str] = {}
+            for tag in tags:
+                result.update(
+                    _read_tags(data_provider, ctx, experiment_id, plugin_name, run, [tag])
+                )
+            return result
+        logger.warning(
+            "weightgates: TensorBoard could not read tag %r of run %r", tags[0], run, exc_info=True
+        )
+        return {tags[0]: f"TensorBoard could not read its values ({type(error).__name__}: {error})"}
+    return {tag: read.get(tag, []) for tag in tags}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Series:
+    """One tag's points as the reader serves them: `points` are ``(step, wall_time, values)``,
+    one per step in ascending order, each value checked against the tag's content. `skipped`
+    maps a step whose values cannot be read to why; `unreadable` says why TensorBoard could not
+    read the tag at all (then there are no points)."""
+
+    tag: str
+    points: tuple[tuple[int, float, np.ndarray], ...]
+    skipped: Mapping[int, str]
+    unreadable: str | None = None
+
+    @property
+    def steps(self) -> tuple[int, ...]:
+        return tuple(point[0] for point in self.points)
+
+    @property
+    def problem(self) -> str | None:
+        """What was skipped, for an error text; None when nothing was."""
+        if self.unreadable:
+            return f"skipped tag {self.tag!r}: {self.unreadable}"
+        if not self.skipped:
+            return None
+        first = min(self.skipped)
+        if len(self.skipped) == 1:
+            return f"skipped step {first} of tag {self.tag!r}: {self.skipped[first]}"
+        return (
+            f"skipped {len(self.skipped)} steps of tag {self.tag!r} "
+            f"({_few(sorted(self.skipped))}); step {first}: {self.skipped[first]}"
+        )
+
+
+def _series(tag: str, points: list[provider_lib.TensorDatum] | str, content: Content) -> _Series:
+    """The points of `tag` that `_read_tags` returned, reduced to the last written of each
+    step (`_last_written`), each checked against `content`."""
+    if isinstance(points, str):
+        return _Series(tag, (), {}, unreadable=points)
+    _, _, parse = _RECORD_TYPES[_record_of(content)]
+    kept = []
+    skipped = {}
+    for datum in _last_written(points):
+        try:
+            kept.append((datum.step, datum.wall_time, parse(content, datum.numpy)))
+        except metadata.FormatError as error:
+            skipped[datum.step] = str(error)
+    return _Series(tag, tuple(kept), skipped)
+
+
+def _last_written(points: Iterable[provider_lib.TensorDatum]) -> list[provider_lib.TensorDatum]:
+    """`points` (in the order written) with one point per step, ascending: a point whose step
+    is at or below an earlier one's replaces the points written before it from that step on,
+    as TensorBoard's data server does (a run resumed from an earlier step, or a step written
+    again after an interrupt). The multiplexer keeps every point; this makes both agree."""
+    kept: list[provider_lib.TensorDatum] = []
+    for datum in points:
+        while kept and kept[-1].step >= datum.step:
+            kept.pop()
+        kept.append(datum)
+    return kept
 
 
 def _parse_tag(tag: str, content: bytes, parse: Callable[[bytes], Content]) -> Content:
@@ -436,22 +562,24 @@ def _parse_tag(tag: str, content: bytes, parse: Callable[[bytes], Content]) -> C
     return parsed
 
 
+def _record_of(content: Content) -> str:
+    if isinstance(content, metadata.StatsContent):
+        return metadata.RECORD_STATS
+    return metadata.RECORD_SNAPSHOT
+
+
 class _ListingBuilder:
     """Collects tags per (run, kernel, record type, kind), then checks each group."""
 
     def __init__(self, records: tuple[str, ...]):
         self._records = records
-        self._groups: dict[tuple, dict[int, tuple[str, Content, tuple[int, float]]]] = {}
+        self._groups: dict[tuple, dict[int, list[tuple[str, Content, tuple[int, float]]]]] = {}
         self._skipped: dict[str, dict[str, list[str]]] = collections.defaultdict(dict)
 
     def add(self, run: str, tag: str, content: Content, fingerprint: tuple[int, float]) -> None:
-        record = (
-            metadata.RECORD_STATS
-            if isinstance(content, metadata.StatsContent)
-            else metadata.RECORD_SNAPSHOT
-        )
-        group = self._groups.setdefault((run, content.info.key, record, content.kind), {})
-        group[content.info.gate_index] = (tag, content, fingerprint)
+        key = (run, content.info.key, _record_of(content), content.kind)
+        group = self._groups.setdefault(key, {})
+        group.setdefault(content.info.gate_index, []).append((tag, content, fingerprint))
 
     def skip(self, run: str, reason: str, tag: str) -> None:
         self._skipped[run].setdefault(reason, []).append(tag)
@@ -459,10 +587,10 @@ class _ListingBuilder:
     def build(self) -> Listing:
         kernels: dict[str, dict[KernelKey, Kernel]] = {}
         for (run, key, record, kind), group in self._groups.items():
-            entries = [group[i] for i in sorted(group)]
+            entries = [group[i][0] for i in sorted(group)]
             tags = [tag for tag, _, _ in entries]
             infos = [content.info for _, content, _ in entries]
-            problem = _group_problem(infos, sorted(group))
+            problem = _group_problem(infos, group)
             if problem:
                 self.skip(run, f"{record} of {kind} of {_describe(infos[0])}: {problem}", tags[0])
                 continue
@@ -486,17 +614,23 @@ class _ListingBuilder:
             else:
                 kernel = dataclasses.replace(kernel, snapshots={**kernel.snapshots, kind: records})
             kernels.setdefault(run, {})[key] = kernel
-        errors = {run: _error_text(reasons) for run, reasons in self._skipped.items()}
+        errors = {run: _skipped_text(reasons) for run, reasons in self._skipped.items()}
         return Listing(kernels=kernels, errors=errors, records=self._records)
 
 
-def _group_problem(infos: Sequence[metadata.SliceInfo], gate_indices: list[int]) -> str | None:
-    """Why the gate slices of one kernel cannot be put back together, or None."""
+def _group_problem(
+    infos: Sequence[metadata.SliceInfo], group: Mapping[int, Sequence[tuple]]
+) -> str | None:
+    """Why the gate slices of one kernel (`infos`, one per gate index of `group`) cannot be
+    put back together, or None."""
     first = infos[0]
-    expected = list(range(len(first.gates)))
-    if gate_indices != expected:
-        missing = [first.gates[i] for i in expected if i not in gate_indices]
-        return f"no readable records of gates {missing}" if missing else "unexpected gates"
+    claimed = [index for index in sorted(group) if len(group[index]) > 1]
+    if claimed:
+        tags = [tag for tag, _, _ in group[claimed[0]]]
+        return f"tags {_few(tags)} all describe gate {first.gates[claimed[0]]!r}"
+    missing = [gate for i, gate in enumerate(first.gates) if i not in group]
+    if missing or len(group) != len(first.gates):
+        return f"no readable records of gates {_few(missing)}" if missing else "unexpected gates"
     for info in infos:
         if (info.layer_type, info.order, info.gates) != (
             first.layer_type,
@@ -505,7 +639,7 @@ def _group_problem(infos: Sequence[metadata.SliceInfo], gate_indices: list[int])
         ) or info.gate != first.gates[info.gate_index]:
             return "its gates describe different layers"
         if info.shape[:-1] != first.shape[:-1] or len(info.shape) != len(first.shape):
-            return f"gate shapes {[list(i.shape) for i in infos]} do not fit side by side"
+            return f"gate shapes {_few([list(i.shape) for i in infos])} do not fit side by side"
     return None
 
 
@@ -523,29 +657,47 @@ def _describe(info: metadata.SliceInfo) -> str:
     return f"kernel {info.kernel!r} ({info.direction}) of layer {info.layer!r}{cell}"
 
 
-def _error_text(reasons: Mapping[str, list[str]]) -> str:
+def _skipped_text(reasons: Mapping[str, list[str]]) -> str:
     parts = []
     for reason, tags in reasons.items():
         where = f"tag {tags[0]!r}" if len(tags) == 1 else f"{len(tags)} tags, e.g. {tags[0]!r}"
         parts.append(f"skipped {where}: {reason}")
-    return "; ".join(parts)
+    return _error_text(parts)
+
+
+def _error_text(parts: Sequence[str]) -> str:
+    """`parts` joined, at most `_MAX_REASONS` of them."""
+    more = len(parts) - _MAX_REASONS
+    return "; ".join([*parts[:_MAX_REASONS], *([f"and {more} more"] if more > 0 else [])])
+
+
+def _join(*parts: str | None) -> str:
+    return "; ".join(part for part in parts if part)
+
+
+def _few(items: Sequence[Any], limit: int = 8) -> str:
+    """`items` as a list, the first `limit` of them: a hostile record can name thousands."""
+    if len(items) <= limit:
+        return str(list(items))
+    return f"{str(list(items[:limit]))[:-1]}, ... ({len(items)} in all)]"
 
 
 def _columns(shape: tuple[int, ...]) -> int:
     return shape[-1] if shape else 1
 
 
+def _offsets(sizes: Iterable[int]) -> tuple[int, ...]:
+    """0, then the running sums of `sizes` (Python integers: declared sizes can pass int64)."""
+    return tuple(itertools.accumulate(sizes, initial=0))
+
+
 def _model_order(kernel: Kernel) -> tuple:
-    direction = (
-        metadata.DIRECTIONS.index(kernel.direction)
-        if kernel.direction in metadata.DIRECTIONS
-        else len(metadata.DIRECTIONS)
-    )
+    direction = metadata.DIRECTIONS.index(kernel.direction)
     name = (
         _KERNEL_ORDER.index(kernel.kernel) if kernel.kernel in _KERNEL_ORDER else len(_KERNEL_ORDER)
     )
     cell = -1 if kernel.cell is None else kernel.cell
-    return (kernel.order, kernel.layer, cell, direction, kernel.direction, name, kernel.kernel)
+    return (kernel.order, kernel.layer, cell, direction, name, kernel.kernel)
 
 
 def _read_run_steps(
@@ -555,9 +707,10 @@ def _read_run_steps(
     run: str,
     kernels: Sequence[Kernel],
     cache: StepCache | None,
-) -> list[dict[str, KindSteps]]:
-    """Per kernel, per kind, the steps of the first gate's statistics and snapshots."""
-    steps = {}
+) -> tuple[list[dict[str, KindSteps]], list[str]]:
+    """Per kernel, per kind, the readable steps of the first gate's statistics and snapshots;
+    and what was skipped."""
+    steps: dict[str, dict[str, SeriesSteps]] = {}
     for record, plugin_name in (
         ("stats", metadata.PLUGIN_NAME),
         ("snapshots", metadata.SNAPSHOT_PLUGIN_NAME),
@@ -566,7 +719,8 @@ def _read_run_steps(
         steps[record] = _steps_of(
             data_provider, ctx, experiment_id, plugin_name, run, first_gates, cache
         )
-    return [
+    problems = [problem for by_tag in steps.values() for _, problem in by_tag.values() if problem]
+    per_kernel = [
         {
             kind: KindSteps(
                 stats_steps=_first_gate_steps(steps["stats"], kernel.stats, kind),
@@ -576,12 +730,13 @@ def _read_run_steps(
         }
         for kernel in kernels
     ]
+    return per_kernel, problems
 
 
 def _first_gate_steps(
-    steps: Mapping[str, tuple[int, ...]], records: Mapping[str, Records], kind: str
+    steps: Mapping[str, SeriesSteps], records: Mapping[str, Records], kind: str
 ) -> tuple[int, ...]:
-    return steps.get(records[kind].tags[0], ()) if kind in records else ()
+    return steps[records[kind].tags[0]][0] if kind in records else ()
 
 
 def _steps_of(
@@ -592,32 +747,28 @@ def _steps_of(
     run: str,
     records: Sequence[Records],
     cache: StepCache | None,
-) -> dict[str, tuple[int, ...]]:
-    """Steps of the first gate's tag of each of `records`, from `cache` where the fingerprint
-    is unchanged, else read in as few calls as keep each under `_READ_BUDGET_BYTES`."""
-    steps: dict[str, tuple[int, ...]] = {}
-    fingerprints = {r.tags[0]: r.fingerprints[0] for r in records}
+) -> dict[str, SeriesSteps]:
+    """Readable steps of the first gate's tag of each of `records` and what was skipped, from
+    `cache` where the fingerprint is unchanged, else read in as few calls as keep each under
+    `_READ_BUDGET_BYTES`."""
+    steps: dict[str, SeriesSteps] = {}
+    first = {r.tags[0]: (r.fingerprints[0], r.contents[0]) for r in records}
     to_read = []
-    for r in records:
-        tag = r.tags[0]
-        cached = cache.get((experiment_id, run, tag), fingerprints[tag]) if cache else None
+    for tag, (fingerprint, content) in first.items():
+        cached = cache.get((experiment_id, run, tag), fingerprint) if cache else None
         if cached is None:
             kept = metadata.SAMPLES_PER_PLUGIN[plugin_name]
-            to_read.append((tag, kept * _point_bytes(r.contents[0])))
+            to_read.append((tag, kept * _point_bytes(content)))
         else:
             steps[tag] = cached
     for batch in _batches(to_read, _READ_BUDGET_BYTES):
-        read = data_provider.read_tensors(
-            ctx,
-            experiment_id=experiment_id,
-            plugin_name=plugin_name,
-            downsample=READ_ALL,
-            run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=batch),
-        ).get(run, {})
+        read = _read_tags(data_provider, ctx, experiment_id, plugin_name, run, batch)
         for tag in batch:
-            steps[tag] = tuple(sorted(datum.step for datum in read.get(tag, [])))
+            fingerprint, content = first[tag]
+            series = _series(tag, read[tag], content)
+            steps[tag] = (series.steps, series.problem)
             if cache is not None:
-                cache.put((experiment_id, run, tag), fingerprints[tag], steps[tag])
+                cache.put((experiment_id, run, tag), fingerprint, steps[tag])
     return steps
 
 
@@ -625,10 +776,8 @@ def _point_bytes(content: Content) -> int:
     """Bytes of one stored value of a record: its stats vector, or its snapshot planes."""
     if isinstance(content, metadata.StatsContent):
         return 8 * metadata.stats_vector_length(content.bins)
-    shape = content.info.shape
-    rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
-    cells = -(-rows // content.block[0]) * -(-_columns(shape) // content.block[1])
-    return 4 * len(metadata.SNAPSHOT_PLANES) * cells
+    rows, cols = metadata.snapshot_grid(content)
+    return 4 * len(metadata.SNAPSHOT_PLANES) * rows * cols
 
 
 def _batches(sized: Sequence[tuple[str, int]], budget: int) -> list[list[str]]:
@@ -663,32 +812,38 @@ def _gate_indices(kernel: Kernel, gate: str | None) -> list[int]:
         gates = list(kernel.gates) if kernel.gated else "none (not a gated kernel)"
         raise NotFoundError(
             f"kernel {kernel.kernel!r} of layer {kernel.layer!r} has no gate {gate!r}; "
-            f"its gates: {gates}"
+            f"its gates: {_few(gates) if kernel.gated else gates}"
         )
     return [kernel.gates.index(gate)]
 
 
 def _common(kernel: Kernel, kind: str, what: str, values: Sequence[Any]) -> Any:
-    if any(v != values[0] for v in values):
+    """The value all gates of a kernel share (NaN equals NaN here, so that the message is
+    about values that differ)."""
+    if any(not _same(v, values[0]) for v in values):
         raise metadata.FormatError(
             f"the gates of kernel {kernel.kernel!r} of layer {kernel.layer!r} ({kind}) were "
-            f"written with different {what}: {list(values)}"
+            f"written with different {what}: {_few(values)}"
         )
     return values[0]
 
 
-def _gate_stats(
-    gate: str | None, tag: str, series: Sequence[provider_lib.TensorDatum], bins: int
-) -> GateStats:
-    try:
-        vectors = metadata.parse_stats_series([(d.step, d.numpy) for d in series], bins)
-    except metadata.FormatError as error:
-        raise metadata.FormatError(f"tag {tag!r} at {error}") from None
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return a == b
+
+
+def _gate_stats(gate: str | None, series: _Series, bins: int) -> GateStats:
+    if series.points:
+        vectors = np.stack([values for _, _, values in series.points])
+    else:
+        vectors = np.empty((0, metadata.stats_vector_length(bins)), dtype=np.float64)
     fields = len(metadata.STAT_FIELDS)
     return GateStats(
         gate=gate,
-        steps=np.array([d.step for d in series], dtype=np.int64),
-        wall_times=np.array([d.wall_time for d in series], dtype=np.float64),
+        steps=np.array(series.steps, dtype=np.int64),
+        wall_times=np.array([wall_time for _, wall_time, _ in series.points], dtype=np.float64),
         values=vectors[:, :fields],
         counts=vectors[:, fields:],
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 import os
 import struct
 from collections.abc import Callable, Mapping
@@ -119,6 +118,8 @@ class WeightGatesPlugin(base_plugin.TBPlugin):
         gate = request.args.get("gate")
         ctx, experiment_id = _request_context(request)
         stats = reader.read_stats(self._data_provider, ctx, experiment_id, kernel, kind, gate)
+        if stats.errors and not any(len(g.steps) for g in stats.gates):
+            raise metadata.FormatError("; ".join(stats.errors))
         return _json_response(request, _stats_json(stats))
 
     @_json_route
@@ -257,8 +258,9 @@ def _stats_json(stats: reader.KernelStats) -> dict[str, Any]:
     return {
         **_slice_json(stats.kernel, stats.kind),
         "bins": stats.bins,
-        "near_zero": stats.near_zero if math.isfinite(stats.near_zero) else None,
+        "near_zero": stats.near_zero,
         "fields": list(metadata.STAT_FIELDS),
+        "errors": list(stats.errors),
         "gates": [
             {
                 "gate": gate.gate,

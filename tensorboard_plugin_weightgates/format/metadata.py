@@ -25,13 +25,24 @@ event's metadata.
 
 Snapshots live under their own plugin name so that TensorBoard's per-plugin sampling can keep
 thousands of small stats records while keeping only a bounded number of large snapshots.
+
+Reading untrusted records
+-------------------------
+Event files come from anywhere (a colleague's run, another weightgates release, a damaged
+copy), so the parse functions check everything a reader relies on before it relies on it:
+the content's size, JSON types, ranges (no NaN `near_zero`, no ``bins < 1``, a `block` that
+fits the slice, a shape whose size fits int64), and each tensor's dtype and exact shape before
+anything is allocated from it. Whatever fails is a `FormatError` naming the field, the value
+and what is allowed. New fields go through the same checks (`_field`, `_integer`, `_number`,
+`_text`, `_array`, `_shape`, `_real_tensor`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -77,6 +88,21 @@ SNAPSHOT_PLANES = ("mean", "max_abs")
 
 SAMPLES_PER_PLUGIN = {PLUGIN_NAME: 2000, SNAPSHOT_PLUGIN_NAME: 100}
 """What the plugin's loader asks TensorBoard to keep per tag unless the user says otherwise."""
+
+MAX_CONTENT_BYTES = 1 << 20
+"""Largest summary content read; a writer's is well under a kilobyte, and every request parses
+every tag's content."""
+
+MAX_RANK = 254
+"""Most axes a slice may have: TensorFlow's own limit."""
+
+MAX_BINS = 2**31 - 1 - len(STAT_FIELDS)
+"""Most histogram buckets a stats record may declare: its vector's length fits an int32, as
+every count TensorFlow's bincount makes does."""
+
+MAX_SIZE = 2**63 - 1
+"""Largest element count, vector length or dimension a record may declare: TensorFlow's int64
+sizes."""
 
 
 class FormatError(ValueError):
@@ -146,26 +172,39 @@ class SliceInfo(KernelInfo):
         return obj
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> SliceInfo:
-        try:
-            info = cls(
-                layer=str(obj["layer"]),
-                layer_type=str(obj["layer_type"]),
-                order=int(obj["order"]),
-                direction=str(obj["direction"]),
-                cell=None if obj["cell"] is None else int(obj["cell"]),
-                kernel=str(obj["kernel"]),
-                gates=tuple(None if g is None else str(g) for g in obj["gates"]),
-                gate_index=int(obj["gate_index"]),
-                shape=tuple(int(d) for d in obj["shape"]),
-            )
-            gate = obj["gate"]
-        except (KeyError, TypeError, ValueError) as error:
-            raise FormatError(f"malformed slice description: {error!r}") from error
-        if not 0 <= info.gate_index < len(info.gates) or gate != info.gate:
+    def from_json(cls, obj: Any) -> SliceInfo:
+        """Parses and checks the content's ``slice`` object (see `to_json`).
+
+        Raises:
+          FormatError: a field is missing, of the wrong JSON type or out of range, or `gate`
+            is not ``gates[gate_index]``.
+        """
+        what = "malformed slice description"
+        if not isinstance(obj, dict):
+            raise FormatError(f"{what}: not a JSON object but {_show(obj)}")
+        gates = _gates(_field(obj, "gates", what), what)
+        shape = _shape(_field(obj, "shape", what), "shape", what)
+        if gates != NO_GATES and not shape:
+            raise FormatError(f"{what}: a slice of gates {list(gates)} needs an axis to split")
+        cell = _field(obj, "cell", what)
+        info = cls(
+            layer=_text(_field(obj, "layer", what), "layer", what),
+            layer_type=_text(_field(obj, "layer_type", what), "layer_type", what),
+            order=_integer(_field(obj, "order", what), "order", what),
+            direction=_choice(_field(obj, "direction", what), "direction", what, DIRECTIONS),
+            cell=None if cell is None else _integer(cell, "cell", what),
+            kernel=_text(_field(obj, "kernel", what), "kernel", what),
+            gates=gates,
+            gate_index=_integer(
+                _field(obj, "gate_index", what), "gate_index", what, maximum=len(gates) - 1
+            ),
+            shape=shape,
+        )
+        gate = _field(obj, "gate", what)
+        if gate != info.gate:
             raise FormatError(
-                f"malformed slice description: gate {gate!r} is not entry {info.gate_index} "
-                f"of gates {list(info.gates)}"
+                f"{what}: gate {_show(gate)} is not entry {info.gate_index} of gates "
+                f"{_show(list(info.gates))}"
             )
         return info
 
@@ -268,97 +307,231 @@ def create_histogram_metadata(info: SliceInfo, kind: str) -> summary_pb2.Summary
 
 
 def _load_content(content: bytes, record: str) -> dict[str, Any]:
+    if len(content) > MAX_CONTENT_BYTES:
+        raise FormatError(
+            f"summary content of {len(content)} bytes is larger than the {MAX_CONTENT_BYTES} "
+            "a weightgates record can have"
+        )
     try:
         obj = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        # ValueError: bad JSON, or an integer of more digits than Python converts.
         raise FormatError(f"summary content is not weightgates JSON: {error}") from error
     if not isinstance(obj, dict):
         raise FormatError("summary content is not a JSON object")
     version = obj.get("version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
+        newer = type(version) is int and version > FORMAT_VERSION
         raise FormatError(
-            f"format version {version!r} is not supported (this weightgates reads "
-            f"version {FORMAT_VERSION}); upgrade tensorboard-plugin-weightgates"
+            f"format version {_show(version)} is not supported (this weightgates reads "
+            f"version {FORMAT_VERSION})" + ("; upgrade tensorboard-plugin-weightgates" * newer)
         )
     if obj.get("record") != record:
-        raise FormatError(f"expected a {record} record, got {obj.get('record')!r}")
+        raise FormatError(f"expected a {record} record, got {_show(obj.get('record'))}")
     if obj.get("kind") not in KINDS:
-        raise FormatError(f"unknown kind {obj.get('kind')!r}")
+        raise FormatError(f"unknown kind {_show(obj.get('kind'))}")
     return obj
 
 
 def parse_stats_content(content: bytes) -> StatsContent:
+    """The content of a stats record.
+
+    Raises:
+      FormatError: anything a version-1 writer would not have written (see the module
+        docstring): `bins` must be an integer from 1 to `MAX_BINS`, `near_zero` a finite
+        number >= 0.
+    """
     obj = _load_content(content, RECORD_STATS)
-    try:
-        return StatsContent(
-            info=SliceInfo.from_json(obj["slice"]),
-            kind=obj["kind"],
-            bins=int(obj["bins"]),
-            near_zero=float(obj["near_zero"]),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise FormatError(f"malformed stats content: {error!r}") from error
+    what = "malformed stats content"
+    return StatsContent(
+        info=SliceInfo.from_json(_field(obj, "slice", what)),
+        kind=obj["kind"],
+        bins=_integer(_field(obj, "bins", what), "bins", what, minimum=1, maximum=MAX_BINS),
+        near_zero=_number(_field(obj, "near_zero", what), "near_zero", what),
+    )
 
 
 def parse_snapshot_content(content: bytes) -> SnapshotContent:
+    """The content of a snapshot record.
+
+    Raises:
+      FormatError: anything a version-1 writer would not have written: `max_cells` must be an
+        integer >= 1, `block` two integers >= 1 no larger than the slice's matrix
+        (`matrix_shape`) that leave at most `max_cells` cells.
+    """
     obj = _load_content(content, RECORD_SNAPSHOT)
-    try:
-        return SnapshotContent(
-            info=SliceInfo.from_json(obj["slice"]),
-            kind=obj["kind"],
-            max_cells=int(obj["max_cells"]),
-            block=(int(obj["block"][0]), int(obj["block"][1])),
+    what = "malformed snapshot content"
+    info = SliceInfo.from_json(_field(obj, "slice", what))
+    max_cells = _integer(_field(obj, "max_cells", what), "max_cells", what, minimum=1)
+    sides = _array(_field(obj, "block", what), "block", what)
+    if len(sides) != 2:
+        raise FormatError(f"{what}: block must be [block_rows, block_cols], got {_show(sides)}")
+    block = (
+        _integer(sides[0], "block", what, minimum=1),
+        _integer(sides[1], "block", what, minimum=1),
+    )
+    parsed = SnapshotContent(info=info, kind=obj["kind"], max_cells=max_cells, block=block)
+    rows, cols = matrix_shape(info.shape)
+    if block[0] > max(rows, 1) or block[1] > max(cols, 1):
+        raise FormatError(
+            f"{what}: block {list(block)} is larger than the slice's {rows} x {cols} matrix"
         )
-    except (KeyError, TypeError, ValueError) as error:
-        raise FormatError(f"malformed snapshot content: {error!r}") from error
+    grid_rows, grid_cols = snapshot_grid(parsed)
+    if grid_rows * grid_cols > max_cells:
+        raise FormatError(
+            f"{what}: block {list(block)} leaves {grid_rows} x {grid_cols} cells, more than "
+            f"max_cells {max_cells}"
+        )
+    return parsed
 
 
 def stats_vector_length(bins: int) -> int:
     return len(STAT_FIELDS) + bins
 
 
-def parse_stats_tensor(values: np.ndarray, bins: int) -> dict[str, Any]:
+def parse_stats_vector(values: Any, bins: int) -> np.ndarray:
+    """One stats record's tensor as float64 ``[stats_vector_length(bins)]``: the scalars of
+    `STAT_FIELDS`, then the bucket counts.
+
+    Raises:
+      FormatError: the tensor is not a vector of real numbers of that length.
+    """
+    vector = _real_tensor(values, (stats_vector_length(bins),), "stats tensor")
+    return vector.astype(np.float64, copy=False)
+
+
+def parse_stats_tensor(values: Any, bins: int) -> dict[str, Any]:
     """Splits one stats vector into ``{field: float, ..., "counts": ndarray[bins]}``."""
-    vector = _stats_vector(values, stats_vector_length(bins))
+    vector = parse_stats_vector(values, bins)
     record: dict[str, Any] = {name: float(vector[i]) for i, name in enumerate(STAT_FIELDS)}
     record["counts"] = vector[len(STAT_FIELDS) :]
     return record
 
 
-def parse_stats_series(series: Sequence[tuple[int, np.ndarray]], bins: int) -> np.ndarray:
-    """The stats vectors of one tag's ``(step, values)`` points as float64 ``[points,
-    stats_vector_length(bins)]``: the scalars of `STAT_FIELDS`, then the bucket counts.
+def matrix_shape(shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(rows, cols)`` of a slice read as a matrix: all axes but the last flattened into
+    rows; a vector is one row, a scalar 1 x 1."""
+    if len(shape) == 0:
+        return 1, 1
+    return math.prod(shape[:-1]), shape[-1]
+
+
+def snapshot_grid(content: SnapshotContent) -> tuple[int, int]:
+    """``(rows, cols)`` of a snapshot's planes: the slice's matrix in blocks of
+    ``content.block`` (the last row and column of blocks may be partial)."""
+    rows, cols = matrix_shape(content.info.shape)
+    block_rows, block_cols = content.block
+    return -(-rows // block_rows), -(-cols // block_cols)
+
+
+def parse_snapshot_tensor(values: Any, content: SnapshotContent | None = None) -> np.ndarray:
+    """Checks a snapshot tensor's layout and returns it as float32 ``[2, rows, cols]``; with
+    the record's `content`, ``rows x cols`` must be its `snapshot_grid`.
 
     Raises:
-      FormatError: naming the first step whose vector does not have this layout.
+      FormatError: the tensor is not real numbers of that layout.
     """
-    length = stats_vector_length(bins)
-    vectors = np.empty((len(series), length), dtype=np.float64)
-    for row, (step, values) in enumerate(series):
-        try:
-            vectors[row] = _stats_vector(values, length)
-        except FormatError as error:
-            raise FormatError(f"step {step}: {error}") from None
-    return vectors
-
-
-def _stats_vector(values: Any, length: int) -> np.ndarray:
     values = np.asarray(values)
-    if values.dtype.kind not in "fiu":
-        raise FormatError(f"stats tensor has dtype {values.dtype}, expected a real number type")
-    if values.shape != (length,):
-        raise FormatError(f"stats tensor has shape {values.shape}, expected ({length},)")
-    return values.astype(np.float64, copy=False)
-
-
-def parse_snapshot_tensor(values: np.ndarray) -> np.ndarray:
-    """Checks a snapshot tensor's layout and returns it as float32 ``[2, rows, cols]``."""
-    values = np.asarray(values)
-    if values.ndim != 3 or values.shape[0] != len(SNAPSHOT_PLANES):
+    if content is not None:
+        expected = (len(SNAPSHOT_PLANES), *snapshot_grid(content))
+    elif values.ndim != 3 or values.shape[0] != len(SNAPSHOT_PLANES):
         raise FormatError(f"snapshot tensor has shape {values.shape}, expected [2, rows, cols]")
-    return values.astype(np.float32, copy=False)
+    else:
+        expected = values.shape
+    return _real_tensor(values, expected, "snapshot tensor").astype(np.float32, copy=False)
 
 
 def histogram_edges(low: float, high: float, bins: int) -> np.ndarray:
     """Bucket edges of a stats record: ``bins + 1`` values from `low` to `high`."""
     return np.linspace(low, high, bins + 1)
+
+
+# Checks of untrusted content. Each raises a FormatError that starts with `what` (the record
+# or object being read) and names the field, the value received and what is allowed.
+
+
+def _field(obj: Mapping[str, Any], key: str, what: str) -> Any:
+    if key not in obj:
+        raise FormatError(f"{what}: no {key!r}")
+    return obj[key]
+
+
+def _integer(value: Any, name: str, what: str, minimum: int = 0, maximum: int = MAX_SIZE) -> int:
+    """A JSON integer (not a bool or a float) from `minimum` to `maximum`."""
+    if type(value) is not int or not minimum <= value <= maximum:
+        allowed = f">= {minimum}" if maximum == MAX_SIZE else f"from {minimum} to {maximum}"
+        raise FormatError(f"{what}: {name} must be an integer {allowed}, got {_show(value)}")
+    return value
+
+
+def _number(value: Any, name: str, what: str, minimum: float = 0.0) -> float:
+    """A finite JSON number (not a bool) >= `minimum`."""
+    if type(value) not in (int, float) or not math.isfinite(value) or value < minimum:
+        raise FormatError(
+            f"{what}: {name} must be a finite number >= {minimum}, got {_show(value)}"
+        )
+    return float(value)
+
+
+def _text(value: Any, name: str, what: str) -> str:
+    """A non-empty JSON string that is valid Unicode (JSON escapes can encode lone
+    surrogates, which no URL or UTF-8 response can carry back)."""
+    if not isinstance(value, str) or not value:
+        raise FormatError(f"{what}: {name} must be a non-empty string, got {_show(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FormatError(f"{what}: {name} is not valid Unicode: {_show(value)}") from None
+    return value
+
+
+def _choice(value: Any, name: str, what: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise FormatError(f"{what}: {name} must be one of {list(allowed)}, got {_show(value)}")
+    return value
+
+
+def _array(value: Any, name: str, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise FormatError(f"{what}: {name} must be a JSON array, got {_show(value)}")
+    return value
+
+
+def _shape(value: Any, name: str, what: str) -> tuple[int, ...]:
+    """A tensor shape: at most `MAX_RANK` sizes >= 0 whose product fits `MAX_SIZE`."""
+    dims = _array(value, name, what)
+    if len(dims) > MAX_RANK:
+        raise FormatError(f"{what}: {name} has {len(dims)} axes, more than {MAX_RANK}")
+    shape = tuple(_integer(d, name, what) for d in dims)
+    if math.prod(shape) > MAX_SIZE:
+        raise FormatError(f"{what}: {name} {_show(list(shape))} has more than {MAX_SIZE} values")
+    return shape
+
+
+def _gates(value: Any, what: str) -> tuple[str | None, ...]:
+    """`NO_GATES`, or distinct gate names."""
+    names = _array(value, "gates", what)
+    if names == list(NO_GATES):
+        return NO_GATES
+    if not names:
+        raise FormatError(f"{what}: gates must not be empty")
+    gates = tuple(_text(name, "gates", what) for name in names)
+    if len(set(gates)) != len(gates):
+        raise FormatError(f"{what}: gates {_show(list(gates))} name a gate twice")
+    return gates
+
+
+def _real_tensor(values: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """`values` as an array, if it holds real numbers (integers or floats) of `shape`."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "fiu":
+        raise FormatError(f"{what} has dtype {values.dtype}, expected a real number type")
+    if values.shape != shape:
+        raise FormatError(f"{what} has shape {values.shape}, expected {shape}")
+    return values
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """`repr(value)`, cut to `limit` characters: a field of a hostile record can be huge."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -26,10 +26,11 @@ Bound and reduction (format version 1, see `metadata`):
 
 from __future__ import annotations
 
-import math
 import operator
 
 import numpy as np
+
+from tensorboard_plugin_weightgates.format import metadata
 
 
 def snapshot_block(shape: tuple[int, ...], max_cells: int) -> tuple[int, int]:
@@ -41,7 +42,7 @@ def snapshot_block(shape: tuple[int, ...], max_cells: int) -> tuple[int, int]:
       ValueError: if `max_cells` is not a positive integer.
     """
     max_cells = _check_max_cells(max_cells)
-    rows, cols = _matrix_shape(shape)
+    rows, cols = metadata.matrix_shape(shape)
     low, high = 1, max(rows, cols, 1)
     while low < high:  # the cell count only falls as b grows, and b = high gives one cell
         middle = (low + high) // 2
@@ -64,7 +65,7 @@ def reduce_snapshot(values: np.ndarray, max_cells: int) -> np.ndarray:
     """
     values = np.asarray(values)
     block_rows, block_cols = snapshot_block(values.shape, max_cells)
-    rows, cols = _matrix_shape(values.shape)
+    rows, cols = metadata.matrix_shape(values.shape)
     matrix = values.astype(np.float32, copy=False).reshape(rows, cols)
     grid = (_ceil_div(rows, block_rows), _ceil_div(cols, block_cols))
     if matrix.size == 0:
@@ -101,13 +102,6 @@ def _reduce_runs(
 
 def _run_lengths(total: int, run: int) -> np.ndarray:
     return np.diff(np.arange(0, total, run), append=total)
-
-
-def _matrix_shape(shape: tuple[int, ...]) -> tuple[int, int]:
-    """``(rows, cols)`` of the matrix view: all axes but the last flattened into rows."""
-    if len(shape) == 0:
-        return 1, 1
-    return math.prod(shape[:-1]), shape[-1]
 
 
 def _check_max_cells(max_cells: int) -> int:
