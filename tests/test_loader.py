@@ -31,7 +31,7 @@ from test_reader import (
     write_run,
 )
 
-from tensorboard_plugin_weightgates.backend import loader, reader
+from tensorboard_plugin_weightgates.backend import loader, reader, routes
 from tensorboard_plugin_weightgates.format import metadata
 
 pytest.importorskip("tensorflow")
@@ -277,6 +277,15 @@ class TensorBoardProcess:
         with urllib.request.urlopen(self.url + path, timeout=30) as response:
             return response.read()
 
+    def request(self, method: str, path: str) -> tuple[int, str, bytes]:
+        """Status, content type and body of any request, errors included."""
+        request = urllib.request.Request(self.url + path, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.headers["Content-Type"], response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers["Content-Type"], error.read()
+
     def close(self):
         self._process.terminate()
         self._process.wait(timeout=30)
@@ -319,6 +328,24 @@ def test_real_tensorboard_serves_every_step(tensorboard_process):
     kernel = index["runs"]["run"]["layers"][0]["directions"][0]["kernels"][0]
     assert kernel["kinds"]["weights"]["stats_steps"] == list(STATS_STEPS)
     assert kernel["kinds"]["weights"]["snapshot_steps"] == header["steps"]
+
+
+def test_real_tensorboard_answers_head_and_long_urls(tensorboard_process):
+    """Through TensorBoard's own HTTP server: HEAD is GET without the body, a URL over the
+    plugin's limit is its JSON 414, and a request line over 64 KiB gets the server's own 414
+    (HTML: it never reaches a plugin; docs/http-api.md says so)."""
+    index = "data/plugin/weightgates/index"
+
+    head = tensorboard_process.request("HEAD", index)
+    bad_head = tensorboard_process.request("HEAD", "data/plugin/weightgates/stats?run=x")
+    over_plugin = tensorboard_process.request("GET", f"{index}?pad={'x' * routes.MAX_URL_BYTES}")
+    over_server = tensorboard_process.request("GET", f"{index}?pad={'x' * 70000}")
+
+    assert head == (200, "application/json", b"")
+    assert bad_head == (400, "application/json", b"")
+    assert over_plugin[:2] == (414, "application/json")
+    assert "error" in json.loads(over_plugin[2])
+    assert over_server[0] == 414 and over_server[1].startswith("text/html")
 
 
 def test_plugin_serves_without_tensorflow(long_logdir):

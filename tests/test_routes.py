@@ -260,6 +260,10 @@ def test_nan_and_inf_survive(client, models):
         ("stats", {**LSTM, "kind": "weights", "kernel": None}, 400, "'kernel'"),
         ("stats", {**LSTM, "kind": "weights", "cell": "one"}, 400, "'cell' must be an integer"),
         ("stats", {**LSTM, "kind": "weights", "cell": "1.0"}, 400, "'cell' must be an integer"),
+        ("stats", {**LSTM, "kind": "weights", "cell": "1_0"}, 400, "'cell' must be an integer"),
+        ("stats", {**LSTM, "kind": "weights", "cell": " 1"}, 400, "'cell' must be an integer"),
+        ("stats", {**LSTM, "kind": "weights", "cell": "\u0661"}, 400, "'cell' must be an int"),
+        ("stats", {**LSTM, "kind": "weights", "cell": "9" * 5000}, 400, "'cell' must be an int"),
         ("stats", {**LSTM, "kind": "weights", "run": "nope"}, 404, "run 'nope'"),
         ("stats", {**LSTM, "kind": "weights", "layer": "nope"}, 404, "layer 'nope'"),
         ("stats", {**LSTM, "kind": "weights", "kernel": "nope"}, 404, "of kernel 'nope'"),
@@ -274,6 +278,8 @@ def test_nan_and_inf_survive(client, models):
         ("snapshot", {**LSTM, "kind": "weights", "step": "x"}, 400, "'step' must be an integer"),
         ("snapshot", {**LSTM, "kind": "weights", "step": "1.5"}, 400, "'step'"),
         ("snapshot", {**LSTM, "kind": "weights", "step": ""}, 400, "'step'"),
+        ("snapshot", {**LSTM, "kind": "weights", "step": 2**63}, 400, "'step'"),
+        ("snapshot", {**LSTM, "kind": "weights", "step": -(2**63)}, 404, "step -9223372036854"),
         ("snapshot", {**LSTM, "kind": "weights", "step": 1}, 404, "no snapshot at step 1"),
         ("snapshot", {**LSTM, "kind": "gradients", "step": -1}, 404, "step -1"),
         ("snapshot", {**LSTM, "kind": "weights", "run": "nope"}, 404, "run 'nope'"),
@@ -287,6 +293,63 @@ def test_bad_requests_are_json_errors(client, route, params, status, message):
 
     assert response.status_code == status
     assert message in strict_json(response)["error"]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+@pytest.mark.parametrize("route", ["index", "stats", "static/index.js", "nope"])
+def test_other_methods_than_get_and_head_are_refused(client, method, route):
+    response = client.open(f"{PREFIX}/{route}", method=method)
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD"
+    assert f"method {method} is not allowed" in strict_json(response)["error"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "index",
+        "stats?" + urlencode({**LSTM, "kind": "weights"}),
+        "stats?" + urlencode(LSTM),
+        "snapshot?" + urlencode({**LSTM, "kind": "weights"}),
+        "snapshot?" + urlencode({**LSTM, "kind": "weights", "step": 1}),
+        "static/index.js",
+        "static/missing.js",
+        "nope",
+    ],
+)
+def test_head_is_get_without_the_body(client, path):
+    got = client.get(f"{PREFIX}/{path}")
+    head = client.head(f"{PREFIX}/{path}")
+
+    assert head.status_code == got.status_code
+    assert head.headers["Content-Type"] == got.headers["Content-Type"]
+    assert head.headers["Content-Length"] == str(len(got.get_data()))
+    assert head.get_data() == b""
+
+
+def test_overlong_url_is_a_json_414(client):
+    fits = get(client, "stats", **LSTM, kind="weights", pad="x" * (routes.MAX_URL_BYTES - 200))
+    too_long = get(client, "stats", **LSTM, kind="weights", pad="x" * routes.MAX_URL_BYTES)
+
+    assert fits.status_code == 200
+    assert too_long.status_code == 414
+    assert f"more than the {routes.MAX_URL_BYTES} allowed" in strict_json(too_long)["error"]
+
+
+def test_repeated_parameter_is_a_bad_request(client):
+    response = client.get(f"{PREFIX}/stats?{urlencode(LSTM)}&kind=weights&kind=gradients")
+
+    assert response.status_code == 400
+    assert "parameter 'kind' is given more than once" in strict_json(response)["error"]
+
+
+@pytest.mark.parametrize("path", ["nope", "index/extra", "stats/x", "static", "static/"])
+def test_path_that_is_no_route_is_a_json_404(client, path):
+    response = client.get(f"{PREFIX}/{path}")
+
+    assert response.status_code == 404
+    assert "no route" in strict_json(response)["error"]
 
 
 def test_unexpected_failure_is_a_json_500_without_traceback(client, monkeypatch):

@@ -1,9 +1,11 @@
 """The Weight Gates tab's backend: the HTTP routes of docs/http-api.md.
 
 Each route parses its parameters, asks `reader` through TensorBoard's data provider, and
-responds. Every failure becomes a JSON ``{"error": message}``: 400 for a missing or malformed
-parameter, 404 for a run, kernel, kind, gate or step without readable data, and 500 (logged
-with its traceback) only for a fault of the plugin or the data provider.
+responds. Every failure becomes a JSON ``{"error": message}``: 400 for a missing, repeated or
+malformed parameter, 404 for a run, kernel, kind, gate or step without readable data (or a
+path that is no route), 405 for a method other than GET and HEAD, 414 for a URL over
+`MAX_URL_BYTES`, and 500 (logged with its traceback) only for a fault of the plugin itself.
+Event files are untrusted input: nothing in them makes a 5xx (see `reader`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import functools
 import json
 import logging
 import os
+import re
 import struct
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -43,8 +46,18 @@ STATIC_CONTENT_TYPES = {
 }
 """The static files served, by extension; other files under `static/` are not served."""
 
+MAX_URL_BYTES = 8192
+"""Longest URL (path and query, as sent) a route answers; the plugin's own are far shorter.
+Longer ones get a JSON 414. (TensorBoard's HTTP server refuses request lines over 64 KiB with
+an HTML 414 of its own, before any plugin sees them.)"""
+
+METHODS = ("GET", "HEAD")
+"""Methods the routes answer; HEAD answers as GET does, without the body."""
+
 _STATIC_ROUTE = "/static/"
 _MAX_ABS_PLANE = metadata.SNAPSHOT_PLANES.index("max_abs")
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 class _BadRequest(ValueError):
@@ -56,6 +69,9 @@ def _json_route(handler: Callable) -> Callable:
 
     @functools.wraps(handler)
     def route(self, request: wrappers.Request) -> wrappers.Response:
+        refusal = _refusal(request)
+        if refusal is not None:
+            return refusal
         try:
             return handler(self, request)
         except _BadRequest as error:
@@ -76,6 +92,28 @@ def _json_route(handler: Callable) -> Callable:
     return wrappers.Request.application(route)  # type: ignore[arg-type]
 
 
+def _refusal(request: wrappers.Request) -> wrappers.Response | None:
+    """The error response for a request no route answers whatever its path: a method other
+    than `METHODS`, a URL over `MAX_URL_BYTES`, a parameter given twice; None for others."""
+    if request.method not in METHODS:
+        response = _error_response(
+            request, f"method {request.method} is not allowed; use {' or '.join(METHODS)}", 405
+        )
+        response.headers["Allow"] = ", ".join(METHODS)
+        return response
+    length = len(request.environ.get("PATH_INFO", "")) + len(
+        request.environ.get("QUERY_STRING", "")
+    )
+    if length > MAX_URL_BYTES:
+        return _error_response(
+            request, f"the URL has {length} bytes, more than the {MAX_URL_BYTES} allowed", 414
+        )
+    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        return _error_response(request, f"parameter {repeated[0]!r} is given more than once", 400)
+    return None
+
+
 class WeightGatesPlugin(base_plugin.TBPlugin):
     """Serves per-gate statistics and snapshots of recurrent layers' weights and gradients."""
 
@@ -91,6 +129,7 @@ class WeightGatesPlugin(base_plugin.TBPlugin):
             "/stats": self._stats_route,
             "/snapshot": self._snapshot_route,
             _STATIC_ROUTE + "*": self._static_route,
+            "/*": self._unknown_route,
         }
 
     def is_active(self) -> bool:
@@ -141,6 +180,12 @@ class WeightGatesPlugin(base_plugin.TBPlugin):
         content_type = STATIC_CONTENT_TYPES[os.path.splitext(path)[1].lower()]
         return http_util.Respond(request, content, content_type)
 
+    @_json_route
+    def _unknown_route(self, request: wrappers.Request) -> wrappers.Response:
+        raise reader.NotFoundError(
+            f"no route {request.path!r}; the routes are index, stats, snapshot and static/<path>"
+        )
+
     def _find_kernel(self, request: wrappers.Request, record: str) -> tuple[reader.Kernel, str]:
         """The kernel and kind named by a request's slice parameters, listed with its `record`
         tags only."""
@@ -170,13 +215,16 @@ def _required_param(request: wrappers.Request, name: str) -> str:
 
 
 def _int_param(request: wrappers.Request, name: str) -> int | None:
+    """An optional integer parameter: ASCII decimal digits with an optional minus sign, in
+    int64 (TensorBoard's steps)."""
     value = request.args.get(name)
     if value is None:
         return None
-    try:
-        return int(value, 10)
-    except ValueError:
-        raise _BadRequest(f"parameter {name!r} must be an integer, got {value!r}") from None
+    number = int(value) if _INTEGER.fullmatch(value) else None
+    if number is None or not _INT64[0] <= number <= _INT64[1]:
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise _BadRequest(f"parameter {name!r} must be an integer (decimal, 64-bit), got {shown!r}")
+    return number
 
 
 def _static_file(relative: str) -> str | None:
