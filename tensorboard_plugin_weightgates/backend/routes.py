@@ -4,8 +4,8 @@ Each route parses its parameters, asks `reader` through TensorBoard's data provi
 responds. Every failure becomes a JSON ``{"error": message}``: 400 for a missing, repeated or
 malformed parameter, 404 for a run, kernel, kind, gate or step without readable data (or a
 path that is no route), 405 for a method other than GET and HEAD, 414 for a URL over
-`MAX_URL_BYTES`, and 500 (logged with its traceback) only for a fault of the plugin itself.
-Event files are untrusted input: nothing in them makes a 5xx (see `reader`).
+`MAX_URL_BYTES`, and 500 (logged with its traceback) only for a fault of the plugin or of the
+data provider. Event files are untrusted input: nothing in them makes a 5xx (see `reader`).
 """
 
 from __future__ import annotations
