@@ -40,8 +40,23 @@ KernelKey = tuple[str, Union[int, None], str, str]
 
 Content = Union[metadata.StatsContent, metadata.SnapshotContent]
 
-_KERNEL_ORDER = ("kernel", "recurrent_kernel", "bias", "input_bias", "recurrent_bias")
-"""Display order of the usual kernels of a recurrent layer; other variables follow by name."""
+_KERNEL_ORDER = (
+    "kernel",
+    "recurrent_kernel",
+    "bias",
+    "input_bias",
+    "recurrent_bias",
+    *(f"{part}/{role}" for part in ("query", "key", "value") for role in ("kernel", "bias")),
+    "attention_output/kernel",
+    "attention_output/bias",
+    "embeddings",
+    "gamma",
+    "beta",
+    "moving_mean",
+    "moving_variance",
+)
+"""Keras' storage order of its usual variables, to list the kernels of format version 1 records,
+which do not say their position (`metadata.KernelInfo.kernel_order`); others follow by name."""
 
 
 _RECORD_TYPES: dict[str, tuple[str, Callable[[bytes], Content]]] = {
@@ -51,6 +66,8 @@ _RECORD_TYPES: dict[str, tuple[str, Callable[[bytes], Content]]] = {
 """Plugin name and content parser of each record type."""
 
 _RECORD_NAMES = {metadata.RECORD_STATS: "statistics", metadata.RECORD_SNAPSHOT: "snapshots"}
+
+_DEAD_UNITS = metadata.STAT_FIELDS.index("dead_units")
 
 _READ_BUDGET_BYTES = 64 * 2**20
 """Most bytes of values the index asks for in one read, estimated from the records' layout
@@ -163,6 +180,8 @@ class GateStats:
 
     `values` is float64 ``[steps, len(metadata.STAT_FIELDS)]``, `counts` float64
     ``[steps, bins]``: bucket counts between the ``hist_low`` and ``hist_high`` values.
+    ``dead_units`` is NaN for a kernel without dead units to count (a bias: see
+    `metadata.KernelInfo.counts_dead_units`).
     """
 
     gate: str | None
@@ -314,7 +333,7 @@ def read_stats(
         run_tag_filter=provider_lib.RunTagFilter(runs=[kernel.run], tags=tags),
     ).get(kernel.run, {})
     gates = tuple(
-        _gate_stats(kernel.gates[i], tag, read.get(tag, []), bins) for i, tag in zip(indices, tags)
+        _gate_stats(kernel, i, tag, read.get(tag, []), bins) for i, tag in zip(indices, tags)
     )
     return KernelStats(kernel=kernel, kind=kind, bins=bins, near_zero=near_zero, gates=gates)
 
@@ -487,7 +506,18 @@ class _ListingBuilder:
                 kernel = dataclasses.replace(kernel, snapshots={**kernel.snapshots, kind: records})
             kernels.setdefault(run, {})[key] = kernel
         errors = {run: _error_text(reasons) for run, reasons in self._skipped.items()}
+        for by_key in kernels.values():
+            _mark_bidirectional(by_key)
         return Listing(kernels=kernels, errors=errors, records=self._records)
+
+
+def _mark_bidirectional(kernels: dict[KernelKey, Kernel]) -> None:
+    """Makes every kernel of a layer with a backward direction `bidirectional`: records of
+    format version 1 do not say so, except by that direction."""
+    layers = {k.layer for k in kernels.values() if k.bidirectional or k.direction == "backward"}
+    for key, kernel in kernels.items():
+        if kernel.layer in layers and not kernel.bidirectional:
+            kernels[key] = dataclasses.replace(kernel, bidirectional=True)
 
 
 def _group_problem(infos: Sequence[metadata.SliceInfo], gate_indices: list[int]) -> str | None:
@@ -498,15 +528,26 @@ def _group_problem(infos: Sequence[metadata.SliceInfo], gate_indices: list[int])
         missing = [first.gates[i] for i in expected if i not in gate_indices]
         return f"no readable records of gates {missing}" if missing else "unexpected gates"
     for info in infos:
-        if (info.layer_type, info.order, info.gates) != (
-            first.layer_type,
-            first.order,
-            first.gates,
-        ) or info.gate != first.gates[info.gate_index]:
+        if _kernel_identity(info) != _kernel_identity(first) or (
+            info.gate != first.gates[info.gate_index]
+        ):
             return "its gates describe different layers"
         if info.shape[:-1] != first.shape[:-1] or len(info.shape) != len(first.shape):
             return f"gate shapes {[list(i.shape) for i in infos]} do not fit side by side"
     return None
+
+
+def _kernel_identity(info: metadata.SliceInfo) -> tuple:
+    """What every gate of one kernel shares, besides its key."""
+    return (
+        info.layer_type,
+        info.order,
+        info.bidirectional,
+        info.gates,
+        info.kernel_order,
+        info.axes,
+        info.variable_shape,
+    )
 
 
 def _new_kernel(run: str, infos: Sequence[metadata.SliceInfo]) -> Kernel:
@@ -536,16 +577,21 @@ def _columns(shape: tuple[int, ...]) -> int:
 
 
 def _model_order(kernel: Kernel) -> tuple:
+    """Layers in model order, then cells and directions, then kernels in the order the layer
+    holds them (for format version 1, which does not record it, `_KERNEL_ORDER`)."""
     direction = (
         metadata.DIRECTIONS.index(kernel.direction)
         if kernel.direction in metadata.DIRECTIONS
         else len(metadata.DIRECTIONS)
     )
-    name = (
-        _KERNEL_ORDER.index(kernel.kernel) if kernel.kernel in _KERNEL_ORDER else len(_KERNEL_ORDER)
-    )
+    if kernel.kernel_order is not None:
+        position: tuple = (0, kernel.kernel_order)
+    elif kernel.kernel in _KERNEL_ORDER:
+        position = (1, _KERNEL_ORDER.index(kernel.kernel))
+    else:
+        position = (1, len(_KERNEL_ORDER))
     cell = -1 if kernel.cell is None else kernel.cell
-    return (kernel.order, kernel.layer, cell, direction, kernel.direction, name, kernel.kernel)
+    return (kernel.order, kernel.layer, cell, direction, kernel.direction, position, kernel.kernel)
 
 
 def _read_run_steps(
@@ -678,15 +724,23 @@ def _common(kernel: Kernel, kind: str, what: str, values: Sequence[Any]) -> Any:
 
 
 def _gate_stats(
-    gate: str | None, tag: str, series: Sequence[provider_lib.TensorDatum], bins: int
+    kernel: Kernel,
+    gate_index: int,
+    tag: str,
+    series: Sequence[provider_lib.TensorDatum],
+    bins: int,
 ) -> GateStats:
+    """One gate's statistics; `dead_units` NaN where the kernel has no dead units to count
+    (`metadata.KernelInfo.counts_dead_units`: biases), whatever the record holds."""
     try:
         vectors = metadata.parse_stats_series([(d.step, d.numpy) for d in series], bins)
     except metadata.FormatError as error:
         raise metadata.FormatError(f"tag {tag!r} at {error}") from None
+    if not kernel.counts_dead_units:
+        vectors[:, _DEAD_UNITS] = np.nan
     fields = len(metadata.STAT_FIELDS)
     return GateStats(
-        gate=gate,
+        gate=kernel.gates[gate_index],
         steps=np.array([d.step for d in series], dtype=np.int64),
         wall_times=np.array([d.wall_time for d in series], dtype=np.float64),
         values=vectors[:, :fields],
