@@ -139,6 +139,12 @@ def _add_import(commands: Any) -> None:
         help="most cells kept per gate snapshot, larger gates are block-reduced "
         f"(default {options.DEFAULT_SNAPSHOT_MAX_CELLS})",
     )
+    sub.add_argument(
+        "--write-histograms",
+        action="store_true",
+        help="also write each gate as a TensorBoard histogram, for its Time Series tab (about "
+        "doubles a run's size; the Weight Gates tab does not need them)",
+    )
     sub.set_defaults(handler=_import, parser=sub)
 
 
@@ -282,6 +288,7 @@ def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "histogram_bins": args.histogram_bins,
         "near_zero": args.near_zero,
         "snapshot_max_cells": args.snapshot_max_cells,
+        "write_histograms": args.write_histograms or None,
     }
     log_options = options.LogOptions(**{k: v for k, v in given.items() if v is not None})
     common = dict(
