@@ -75,7 +75,7 @@ def write_logdir(logdir: str, stats_steps: int) -> None:
     small = lstm_model(32, 16)
     writer = tf.summary.create_file_writer(os.path.join(logdir, "long"))
     for step in range(stats_steps):
-        custom_loop.log_weights(small, step, writer, snapshot=False)
+        custom_loop.log_weights(small, step, writer, snapshot=False, write_histograms=True)
     writer.close()
 
 

@@ -116,3 +116,40 @@ def merge(forward: np.ndarray, backward: np.ndarray, mode: str | None):
     if mode == "ave":
         return (forward + backward) / 2.0
     raise ValueError(f"unknown merge_mode {mode!r}")
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    shifted = np.exp(x - x.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def attention(query: np.ndarray, value: np.ndarray, w: Weights) -> np.ndarray:
+    """Multi-head attention (`MultiHeadAttention` with its defaults; `GroupQueryAttention`
+    when there are fewer key and value heads than query heads) of ``[batch, time, features]``
+    inputs, the key being the value, from its weights per head: ``w["query/kernel"]["head_h"]``
+    is ``[features, head_dim]``, the output kernel's ``[d_out, head_dim]`` (rows are output
+    units). Query head h reads key-value head ``h // (query heads / key-value heads)``; a
+    ``gate`` projection, where present, multiplies each head's result by its sigmoid."""
+    query = query.astype(np.float64)
+    value = value.astype(np.float64)
+
+    def project(x: np.ndarray, name: str, head: str) -> np.ndarray:
+        out = x @ w[f"{name}/kernel"][head]
+        return out + w[f"{name}/bias"][head] if f"{name}/bias" in w else out
+
+    heads = list(w["query/kernel"])
+    shared = len(heads) // len(w["key/kernel"])
+    output = 0.0
+    for h, head in enumerate(heads):
+        kv_head = list(w["key/kernel"])[h // shared]
+        q = project(query, "query", head)
+        k = project(value, "key", kv_head)
+        v = project(value, "value", kv_head)
+        scores = softmax(q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]))
+        mixed = scores @ v
+        if "gate/kernel" in w:
+            mixed = mixed * sigmoid(project(query, "gate", head))
+        output = output + mixed @ w["attention_output/kernel"][head].T
+    if "attention_output/bias" in w:
+        output = output + w["attention_output/bias"][None]
+    return output

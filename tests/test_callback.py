@@ -160,10 +160,14 @@ def test_histograms_for_time_series_tab(tmp_path):
         batch_size=8,
         epochs=1,
         verbose=0,
-        callbacks=[WeightGatesCallback(log_dir=str(tmp_path), update_freq=1)],
+        callbacks=[
+            WeightGatesCallback(log_dir=str(tmp_path / "on"), update_freq=1, write_histograms=True),
+            WeightGatesCallback(log_dir=str(tmp_path / "off"), update_freq=1),
+        ],
     )
-    histograms = read_logdir(str(tmp_path), "histograms")["train"]
-    stats_tags = read_logdir(str(tmp_path), metadata.PLUGIN_NAME)["train"]
+    assert read_logdir(str(tmp_path / "off"), "histograms") == {}  # opt-in
+    histograms = read_logdir(str(tmp_path / "on"), "histograms")["train"]
+    stats_tags = read_logdir(str(tmp_path / "on"), metadata.PLUGIN_NAME)["train"]
     assert len(histograms) == len(stats_tags)
     for tag, (_, series) in histograms.items():
         assert tag.startswith(metadata.TAG_PREFIX + "/weights/")
@@ -393,6 +397,14 @@ def test_custom_loop_functions(tmp_path):
     assert layers == {"gru"}
     assert logged_steps(str(tmp_path), "weights") == {(0, 1, 2)}
     assert logged_steps(str(tmp_path), "gradients") == {(0, 1, 2)}
+    snapshots = read_logdir(str(tmp_path), metadata.SNAPSHOT_PLUGIN_NAME)["train"]
+    snapshot_steps = {
+        metadata.parse_snapshot_content(content).kind: [step for step, _ in series]
+        for content, series in snapshots.values()
+    }
+    # log_gradients snapshots by default, as log_weights does; histograms are opt-in.
+    assert snapshot_steps == {"weights": [2], "gradients": [0, 1, 2]}
+    assert read_logdir(str(tmp_path), "histograms") == {}
     updates = [
         metadata.parse_stats_tensor(series[-1][1], options.DEFAULT_BINS)["update_size"]
         for content, series in stats_tags.values()

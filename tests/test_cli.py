@@ -83,6 +83,13 @@ def test_every_command_has_help(capsys, argv, words):
         (["frobnicate"], "argument {import,report}: invalid choice: 'frobnicate'"),
         (["report"], "the following arguments are required: LOGDIR"),
         (["report", "/no/such/logdir"], "argument LOGDIR: no such directory: '/no/such/logdir'"),
+        (["report", "FILE"], "argument LOGDIR: not a directory"),
+        (
+            ["report", "MODEL"],
+            "is a Keras model file, not a log directory; import it into one first "
+            "('weightgates import",
+        ),
+        (["report", "WEIGHTS"], "is a checkpoint of weights, not a log directory"),
         (
             ["report", "LOGDIR", "--step", "x"],
             "argument --step: expected an integer >= 0 or 'last'",
@@ -129,7 +136,13 @@ def test_bad_arguments_exit_2_with_one_line_naming_the_argument(capsys, tmp_path
     logdir = str(tmp_path / "logs")
     os.makedirs(logdir)
     (tmp_path / "file").write_text("")
-    given = {"LOGDIR": logdir, "FILE": str(tmp_path / "file")}
+    files = model_files()
+    given = {
+        "LOGDIR": logdir,
+        "FILE": str(tmp_path / "file"),
+        "MODEL": files.path("a.keras"),
+        "WEIGHTS": files.path("epoch_003.weights.h5"),
+    }
     argv = [given.get(arg, arg) for arg in argv]
     status, out, err = run(capsys, *argv)
     assert (status, out) == (2, "")
@@ -262,3 +275,65 @@ def test_progress_is_plain_lines_elsewhere():
     bar.end(importer.Outcome("a.keras", run="a", step=0, framework=importer.TF_KERAS))
     bar.close()
     assert stream.getvalue() == "[1/2] a.keras: run 'a', step 0 (tf-keras)\n"
+
+
+def _user_shell_env() -> dict[str, str]:
+    """The environment of a user's shell: without the TF_CPP_MIN_LOG_LEVEL that the test
+    session sets, which would make the command show TensorFlow's log lines as asked."""
+    return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+def test_missing_files_and_report_answer_without_tensorflow(tmp_path):
+    """A model that does not exist is reported before TensorFlow is imported, and a report
+    never imports it (TensorBoard reads the event files by itself)."""
+    missing = str(tmp_path / "missing.keras")
+    logdir = str(tmp_path / "logs")
+    check = (
+        "import sys\n"
+        "from tensorboard_plugin_weightgates.cli import main as cli\n"
+        "status = cli.main(sys.argv[1:])\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+        "sys.exit(status)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check, "import", missing, "--logdir", logdir],
+        capture_output=True,
+        text=True,
+        env=_user_shell_env(),
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [
+        f"[1/1] error: {missing}: no such file or directory",
+        f"weightgates import: 0 of 1 models imported into {logdir}; failed: {missing}",
+    ]
+    reported = model_files().path("a.keras")
+    importer.import_models([reported], logdir)
+    done = subprocess.run(
+        [sys.executable, "-c", check, "report", logdir, "--format", "csv"],
+        capture_output=True,
+        text=True,
+        env=_user_shell_env(),
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines()[0] == ",".join(report.COLUMNS)
+
+
+def test_import_prints_no_tensorflow_log_lines(tmp_path):
+    """Run as a user runs it: the console script, in a shell without TF_CPP_MIN_LOG_LEVEL;
+    stderr holds the progress lines and nothing else."""
+    script = os.path.join(os.path.dirname(sys.executable), "weightgates")
+    model, logdir = model_files().path("a.keras"), str(tmp_path / "logs")
+    done = subprocess.run(
+        [script, "import", model, "--logdir", logdir],
+        capture_output=True,
+        text=True,
+        env=_user_shell_env(),
+        timeout=300,
+    )
+    assert (done.returncode, done.stdout) == (0, "")
+    assert done.stderr.splitlines() == [
+        f"[1/1] {model}: run 'a', step 0 (Keras 3)",
+        f"weightgates import: 1 of 1 models imported into {logdir} as runs a",
+    ]

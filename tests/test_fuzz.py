@@ -147,7 +147,11 @@ BAD_RECORDS = [
     content_case("near_zero_nan", "near_zero must be a finite number", _set(near_zero=np.nan)),
     content_case("near_zero_negative", "near_zero must be a finite", _set(near_zero=-1)),
     content_case("near_zero_text", "near_zero must be a finite", _set(near_zero="0.1")),
-    content_case("version_newer", "version 2 is not supported", _set(version=2)),
+    content_case(
+        "version_newer",
+        f"version {metadata.FORMAT_VERSION + 1} is not supported",
+        _set(version=metadata.FORMAT_VERSION + 1),
+    ),
     content_case("version_text", "version '1' is not supported", _set(version="1")),
     content_case("version_bool", "version True is not supported", _set(version=True)),
     content_case("version_missing", "version None is not supported", _set(version=_MISSING)),

@@ -316,22 +316,36 @@ def test_slices_partition_every_weight_of_the_model(mixed_model):
         rebuilt = np.zeros_like(value)
         for piece in own:
             covered[piece.index] += 1
-            rebuilt[piece.index] = piece.values
+            permutation = piece.view.permutation
+            unpermuted = (
+                piece.values
+                if permutation is None
+                else piece.values.transpose(np.argsort(permutation))
+            )
+            rebuilt[piece.index] = unpermuted
             assert piece.shape == piece.values.shape
+            assert piece.variable_shape == value.shape
         assert (covered == 1).all()
         np.testing.assert_array_equal(rebuilt, value)
 
 
-def test_gates_of_a_kernel_concatenate_to_the_variable_in_storage_order(mixed_model):
+def test_gates_of_a_kernel_are_equal_blocks_of_the_kernel_view(mixed_model):
+    """What the statistics rely on: the kernel view holds the gates as equal contiguous blocks
+    of its last axis, in gate order, on the host and as a tensor; for a recurrent kernel that
+    view is the variable itself (or its row), in storage order."""
     kernels: dict[tuple, list] = {}
     for piece in gates.split_model(mixed_model):
-        key = (piece.layer, piece.direction, piece.cell, piece.kernel)
-        kernels.setdefault(key, []).append(piece)
+        kernels.setdefault(piece.key, []).append(piece)
     for group in kernels.values():
         assert [s.gate for s in group] == list(group[0].gates)
         assert [s.gate_index for s in group] == list(range(len(group)))
-        whole = np.asarray(group[0].variable)[group[0].index[0]]
-        np.testing.assert_array_equal(np.concatenate([s.values for s in group], axis=-1), whole)
+        value = np.asarray(group[0].variable)
+        gate_values = np.concatenate([s.values for s in group], axis=-1)
+        np.testing.assert_array_equal(group[0].select_kernel(value), gate_values)
+        traced = group[0].select_kernel(tf.convert_to_tensor(group[0].variable))
+        np.testing.assert_array_equal(traced.numpy(), gate_values)
+        if group[0].layer_type != "MultiHeadAttention":
+            np.testing.assert_array_equal(gate_values, value[group[0].index[0]])
 
 
 def test_non_gated_layers_name_each_variable_relative_to_the_layer(mixed_model):
@@ -339,15 +353,10 @@ def test_non_gated_layers_name_each_variable_relative_to_the_layer(mixed_model):
     non_gated = {
         (s.layer, s.kernel): (s.layer_type, s.trainable, s.index, s.gates, s.gate_index)
         for s in slices
-        if s.layer in ("embedding", "attention", "norm", "conv")
+        if s.layer in ("embedding", "norm", "conv")
     }
     assert {key: value[:2] for key, value in non_gated.items()} == {
         ("embedding", "embeddings"): ("Embedding", True),
-        **{
-            ("attention", f"{part}/{kind}"): ("MultiHeadAttention", True)
-            for part in ("query", "key", "value", "attention_output")
-            for kind in ("kernel", "bias")
-        },
         ("norm", "gamma"): ("BatchNormalization", True),
         ("norm", "beta"): ("BatchNormalization", True),
         ("norm", "moving_mean"): ("BatchNormalization", False),
@@ -497,3 +506,179 @@ def test_split_layer_and_split_model_refuse_the_other_kind():
         gates.split_layer(model)
     with pytest.raises(TypeError, match="split_layer"):
         gates.split_model(layers.Dense(2))
+
+
+def _head_slices(slices, kernel):
+    return [s for s in slices if s.kernel == kernel]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"value_dim": 3, "output_shape": 5}, {"use_bias": False}],
+    ids=["defaults", "value_dim_and_output_shape", "no_bias"],
+)
+def test_multi_head_attention_heads_reproduce_output(options):
+    layer = layers.MultiHeadAttention(num_heads=3, key_dim=2, **options)
+    query, value = _inputs(BATCH, TIME, FEATURES), _inputs(BATCH, 4, FEATURES, seed=3)
+    layer(query, value)
+    _randomize(layer)
+    output = np.asarray(layer(query, value))
+    slices = gates.split_layer(layer)
+    heads = ["head_0", "head_1", "head_2"]
+    expected_kernels = {
+        **{(f"{p}/kernel", None): heads for p in ("query", "key", "value")},
+        ("attention_output/kernel", None): heads,
+    }
+    if options.get("use_bias", True):
+        expected_kernels.update({(f"{p}/bias", None): heads for p in ("query", "key", "value")})
+        expected_kernels[("attention_output/bias", None)] = [None]
+    found = {(kernel, cell): names for (_, cell, kernel), names in _kernel_gates(slices).items()}
+    assert found == expected_kernels
+    _assert_close(output, eq.attention(query, value, eq.weights_by_gate(slices)))
+
+
+def test_attention_heads_are_read_from_their_axis():
+    """Query, key and value heads are the second axis of their kernel and the first of their
+    bias; the output kernel's heads are its first axis, each shown transposed: a row per output
+    unit, a column per head_dim component."""
+    layer = layers.MultiHeadAttention(num_heads=2, key_dim=3, output_shape=(4, 5))
+    x = _inputs(BATCH, TIME, FEATURES)
+    layer(x, x)
+    _randomize(layer)
+    slices = gates.split_layer(layer)
+    variables = {s.kernel: np.asarray(s.variable) for s in slices}
+    for h, head in enumerate(_head_slices(slices, "query/kernel")):
+        np.testing.assert_array_equal(head.values, variables["query/kernel"][:, h, :])
+        assert (head.gate, head.axes, head.shape) == (f"head_{h}", ("input", "head_dim"), (3, 3))
+    for h, head in enumerate(_head_slices(slices, "value/bias")):
+        np.testing.assert_array_equal(head.values, variables["value/bias"][h])
+        assert (head.axes, head.variable_shape) == (("head_dim",), (2, 3))
+    for h, head in enumerate(_head_slices(slices, "attention_output/kernel")):
+        np.testing.assert_array_equal(
+            head.values, np.moveaxis(variables["attention_output/kernel"][h], 0, -1)
+        )
+        assert head.axes == ("output_0", "output_1", "head_dim")
+        assert (head.shape, head.variable_shape) == ((4, 5, 3), (2, 3, 4, 5))
+    (bias,) = _head_slices(slices, "attention_output/bias")
+    assert (bias.gates, bias.axes, bias.shape) == ((None,), ("output_0", "output_1"), (4, 5))
+
+
+@pytest.mark.skipif(
+    not hasattr(layers, "GroupQueryAttention"), reason="GroupQueryAttention is Keras 3's"
+)
+@pytest.mark.parametrize("use_gate", [False, True])
+def test_group_query_attention_heads_reproduce_output(use_gate):
+    options = {"use_gate": True} if use_gate else {}
+    if use_gate and "use_gate" not in layers.GroupQueryAttention.__init__.__code__.co_varnames:
+        pytest.skip("this Keras' GroupQueryAttention has no use_gate")
+    layer = layers.GroupQueryAttention(
+        head_dim=2, num_query_heads=4, num_key_value_heads=2, **options
+    )
+    query, value = _inputs(BATCH, TIME, FEATURES), _inputs(BATCH, 4, FEATURES, seed=3)
+    layer(query, value)
+    _randomize(layer)
+    output = np.asarray(layer(query, value))
+    slices = gates.split_layer(layer)
+    found = {kernel: names for (_, _, kernel), names in _kernel_gates(slices).items()}
+    query_heads, kv_heads = [f"head_{h}" for h in range(4)], ["head_0", "head_1"]
+    for kernel in ("query/kernel", "query/bias", "attention_output/kernel"):
+        assert found[kernel] == query_heads
+    for kernel in ("key/kernel", "key/bias", "value/kernel", "value/bias"):
+        assert found[kernel] == kv_heads
+    if use_gate:
+        assert found["gate/kernel"] == query_heads
+    assert found["attention_output/bias"] == [None]
+    _assert_close(output, eq.attention(query, value, eq.weights_by_gate(slices)))
+
+
+def _axes(slices) -> dict[str, tuple]:
+    return {s.kernel: s.axes for s in slices}
+
+
+@pytest.mark.parametrize(
+    "make, x_shape, expected",
+    [
+        (
+            lambda: layers.LSTM(2),
+            (BATCH, TIME, FEATURES),
+            {
+                "kernel": ("input", "unit"),
+                "recurrent_kernel": ("hidden", "unit"),
+                "bias": ("unit",),
+            },
+        ),
+        (
+            lambda: layers.GRU(2),
+            (BATCH, TIME, FEATURES),
+            {
+                "kernel": ("input", "unit"),
+                "recurrent_kernel": ("hidden", "unit"),
+                "input_bias": ("unit",),
+                "recurrent_bias": ("unit",),
+            },
+        ),
+        (
+            lambda: layers.ConvLSTM2D(2, (3, 2)),
+            (BATCH, 2, 5, 4, 3),
+            {
+                "kernel": ("offset_0", "offset_1", "input_channel", "unit"),
+                "recurrent_kernel": ("offset_0", "offset_1", "hidden_channel", "unit"),
+                "bias": ("unit",),
+            },
+        ),
+        (
+            lambda: layers.Conv1D(2, 3),
+            (BATCH, TIME, FEATURES),
+            {"kernel": ("offset_0", "input_channel", "unit"), "bias": ("unit",)},
+        ),
+        (
+            lambda: layers.Conv2DTranspose(2, 3),
+            (BATCH, 4, 4, FEATURES),
+            {"kernel": ("axis_0", "axis_1", "axis_2", "unit"), "bias": ("unit",)},
+        ),
+        (
+            lambda: layers.Dense(2),
+            (BATCH, FEATURES),
+            {"kernel": ("input", "unit"), "bias": ("unit",)},
+        ),
+        (
+            lambda: layers.LayerNormalization(),
+            (BATCH, FEATURES),
+            {"gamma": ("unit",), "beta": ("unit",)},
+        ),
+    ],
+    ids=["LSTM", "GRU", "ConvLSTM2D", "Conv1D", "Conv2DTranspose", "Dense", "LayerNormalization"],
+)
+def test_axes_say_what_rows_and_columns_are(make, x_shape, expected):
+    layer = make()
+    layer(_inputs(*x_shape))
+    slices = gates.split_layer(layer)
+    assert _axes(slices) == expected
+    for piece in slices:
+        assert len(piece.axes) == len(piece.shape)
+
+
+def test_embedding_rows_are_tokens():
+    layer = layers.Embedding(7, 3)
+    layer(np.zeros((1, 2), "int32"))
+    assert _axes(gates.split_layer(layer)) == {"embeddings": ("token", "unit")}
+
+
+def test_kernels_are_numbered_in_storage_order_and_directions_flagged():
+    layer = layers.Bidirectional(layers.GRU(2, return_sequences=True))
+    layer(_inputs(BATCH, TIME, FEATURES))
+    slices = gates.split_layer(layer)
+    order = dict.fromkeys((s.direction, s.kernel, s.kernel_order) for s in slices)
+    kernels = ("kernel", "recurrent_kernel", "input_bias", "recurrent_bias")
+    assert list(order) == [
+        (direction, kernel, position)
+        for position, (direction, kernel) in enumerate(
+            (d, k) for d in ("forward", "backward") for k in kernels
+        )
+    ]
+    assert {s.bidirectional for s in slices} == {True}
+    plain = layers.LSTM(2)
+    plain(_inputs(BATCH, TIME, FEATURES))
+    assert {(s.direction, s.bidirectional) for s in gates.split_layer(plain)} == {
+        ("forward", False)
+    }

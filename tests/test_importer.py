@@ -507,3 +507,28 @@ def test_names_are_checked_before_anything_is_imported(tmp_path):
         with pytest.raises(ValueError, match="run name"):
             importer.check_run_name(name)
     assert os.listdir(tmp_path) == []
+
+
+def test_files_are_read_by_their_content_not_their_extension(tmp_path):
+    """A .keras archive renamed .h5, a tf-keras HDF5 model renamed .keras, and weights files
+    under each other's extensions load as what they are."""
+    files, legacy = model_files(), legacy_files()
+    renamed = {
+        "a.h5": files.path("a.keras"),
+        "legacy_model.keras": legacy.path("legacy.h5"),
+        "epoch_003.h5": files.path("epoch_003.weights.h5"),
+        "legacy_weights.weights.h5": legacy.path("legacy_weights.h5"),
+    }
+    for name, original in renamed.items():
+        shutil.copyfile(original, tmp_path / name)
+    loaded = importer.load_model(str(tmp_path / "a.h5"))
+    assert loaded.framework == importer.KERAS_3
+    for actual, expected in zip(loaded.model.get_weights(), files.weights["a"]):
+        np.testing.assert_array_equal(actual, expected)
+    assert importer.load_model(str(tmp_path / "legacy_model.keras")).framework == importer.TF_KERAS
+    importer.load_weights(loaded, str(tmp_path / "epoch_003.h5"))
+    for actual, expected in zip(loaded.model.get_weights(), files.weights["epoch_003"]):
+        np.testing.assert_array_equal(actual, expected)
+    importer.load_weights(loaded, str(tmp_path / "legacy_weights.weights.h5"))
+    for actual, expected in zip(loaded.model.get_weights(), legacy.weights["legacy_weights"]):
+        np.testing.assert_array_equal(actual, expected)

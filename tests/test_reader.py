@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import glob
 import itertools
+import json
 import os
 import shutil
 import tempfile
@@ -239,8 +240,12 @@ def kernel_infos(
             order=0,
             direction="forward",
             cell=None,
+            bidirectional=False,
             kernel="kernel",
             gates=tuple(gates),
+            kernel_order=0,
+            axes=("input", "unit")[-len(shape) :] if shape else (),
+            variable_shape=(*shape[:-1], shape[-1] * len(gates)) if shape else (),
             gate_index=index,
             shape=tuple(shape),
         )
@@ -577,13 +582,13 @@ def test_unsupported_version_is_skipped_and_reported(tmp_path):
         metadata.stats_tag(future, "weights"),
         np.zeros(metadata.stats_vector_length(options.DEFAULT_BINS)),
         0,
-        b'{"version": 2, "record": "stats", "kind": "weights"}',
+        b'{"version": 3, "record": "stats", "kind": "weights"}',
     )
 
     index = reader.read_index(multiplexer_provider(str(tmp_path)), CTX, "")
 
     assert [e.kernel.layer for e in index.runs["run"]] == ["lstm"]
-    assert "format version 2 is not supported" in index.errors["run"]
+    assert "format version 3 is not supported" in index.errors["run"]
     assert "future" in index.errors["run"]
 
 
@@ -618,7 +623,8 @@ def test_corrupt_event_file_does_not_break_other_runs(tmp_path):
     stats = reader.read_stats(provider, CTX, "", good.kernel, "weights")
     assert [g.steps.tolist() for g in stats.gates] == [[0, 10, 20]] * 4
     for entry in index.runs.get("broken", ()):  # whatever was readable before the damage
-        reader.read_stats(provider, CTX, "", entry.kernel, "weights")
+        if "weights" in entry.kernel.stats:
+            reader.read_stats(provider, CTX, "", entry.kernel, "weights")
 
 
 def test_unreadable_steps_are_skipped_and_reported(tmp_path):
@@ -764,3 +770,108 @@ def test_error_texts_are_bounded():
     assert reader._error_text(parts).endswith("; problem 9; and 90 more")
     assert reader._few(many) == "[0, 1, 2, 3, 4, 5, 6, 7, ... (1000 in all)]"
     assert reader._few([1, 2]) == "[1, 2]"
+
+
+def write_version_1_run(run_dir: str, kernels: Sequence[dict[str, Any]]) -> None:
+    """Writes stats and snapshot records of `kernels` (the slice fields of format version 1,
+    without `gate_index` and `gate`: one record per gate) as weightgates 0.1 wrote them, at
+    step 0; every statistic of gate ``g`` is ``g + 1``."""
+    writer = tf.summary.create_file_writer(run_dir)
+    with writer.as_default():
+        for kernel in kernels:
+            for index, gate in enumerate(kernel["gates"]):
+                info = {**kernel, "gate_index": index, "gate": gate}
+                path = "/".join(
+                    [info["layer"], info["direction"], info["kernel"]]
+                    + ([] if gate is None else [gate])
+                )
+                for record, plugin, values, extra in (
+                    (
+                        "stats",
+                        metadata.PLUGIN_NAME,
+                        np.full(metadata.stats_vector_length(4), index + 1.0),
+                        {"bins": 4, "near_zero": 0.001},
+                    ),
+                    (
+                        "snapshot",
+                        metadata.SNAPSHOT_PLUGIN_NAME,
+                        np.full(
+                            (2, *metadata.matrix_shape(tuple(info["shape"]))),
+                            index + 1.0,
+                            np.float32,
+                        ),
+                        {"max_cells": 16384, "block": [1, 1]},
+                    ),
+                ):
+                    content = {"version": 1, "record": record, "kind": "weights", "slice": info}
+                    summary_metadata = metadata.summary_pb2.SummaryMetadata(
+                        plugin_data=metadata.summary_pb2.SummaryMetadata.PluginData(
+                            plugin_name=plugin,
+                            content=json.dumps({**content, **extra}).encode("utf-8"),
+                        ),
+                        data_class=metadata.summary_pb2.DATA_CLASS_TENSOR,
+                    )
+                    tag = f"weightgates/{record}/weights/{path}"
+                    tf.summary.write(tag, values, step=0, metadata=summary_metadata)
+    writer.close()
+
+
+def _v1_kernel(layer, layer_type, order, direction, kernel, gates, shape) -> dict[str, Any]:
+    return dict(
+        layer=layer,
+        layer_type=layer_type,
+        order=order,
+        direction=direction,
+        cell=None,
+        kernel=kernel,
+        gates=list(gates),
+        shape=list(shape),
+    )
+
+
+def test_records_of_format_version_1_are_read_with_defaults(tmp_path):
+    """Runs written by weightgates 0.1: axes from the layer type and kernel name, the kernel's
+    shape as variable shape, Keras' usual storage order, directions only where a layer has a
+    backward one, and no dead units for a bias."""
+    write_version_1_run(
+        str(tmp_path / "old"),
+        [
+            _v1_kernel("bi", "LSTM", 0, "forward", "bias", LSTM_GATES, (2,)),
+            _v1_kernel("bi", "LSTM", 0, "forward", "kernel", LSTM_GATES, (3, 2)),
+            _v1_kernel("bi", "LSTM", 0, "backward", "kernel", LSTM_GATES, (3, 2)),
+            _v1_kernel("gru", "GRU", 1, "forward", "input_bias", GRU_GATES, (2,)),
+            _v1_kernel(
+                "mha", "MultiHeadAttention", 2, "forward", "query/kernel", [None], (4, 2, 2)
+            ),
+            _v1_kernel(
+                "mha", "MultiHeadAttention", 2, "forward", "attention_output/bias", [None], (4,)
+            ),
+        ],
+    )
+    provider = multiplexer_provider(str(tmp_path))
+
+    index = reader.read_index(provider, CTX, "")
+
+    assert index.errors == {}
+    kernels = [e.kernel for e in index.runs["old"]]
+    assert [
+        (k.layer, k.direction, k.kernel, k.bidirectional, k.kernel_order, k.axes, k.variable_shape)
+        for k in kernels
+    ] == [
+        ("bi", "forward", "kernel", True, None, ("input", "unit"), (3, 8)),
+        ("bi", "forward", "bias", True, None, ("unit",), (8,)),
+        ("bi", "backward", "kernel", True, None, ("input", "unit"), (3, 8)),
+        ("gru", "forward", "input_bias", False, None, ("unit",), (2, 6)),
+        ("mha", "forward", "query/kernel", False, None, ("axis_0", "axis_1", "unit"), (4, 2, 2)),
+        ("mha", "forward", "attention_output/bias", False, None, ("unit",), (4,)),
+    ]
+    dead = FIELD["dead_units"]
+    for kernel in kernels:
+        stats = reader.read_stats(provider, CTX, "", kernel, "weights")
+        values = [gate.values[0, dead] for gate in stats.gates]
+        if kernel.kernel in ("kernel", "query/kernel"):
+            assert values == [g + 1.0 for g in range(len(kernel.gates))]
+        else:
+            assert all(np.isnan(values))
+    snapshot = reader.read_snapshot(provider, CTX, "", kernels[0], "weights")
+    assert snapshot.values.shape == (2, 3, 8)

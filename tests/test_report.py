@@ -63,16 +63,27 @@ def numpy_stats(values: np.ndarray, previous: np.ndarray | None = None) -> dict[
     }
 
 
-def expected_rows(run: str, weights, previous=None) -> dict[tuple, dict[str, float]]:
-    """Report rows by (run, layer, direction, kernel, gate) for a model's weights."""
+BIDIRECTIONAL_LAYERS = ("bi",)
+"""The layers of `build_model` with directions: the others have no direction column."""
+
+
+def expected_rows(run: str, weights, previous=None) -> dict[tuple, dict[str, float | str]]:
+    """Report rows by (run, layer, direction, kernel, gate) for a model's weights, as CSV
+    writes them: no direction for a layer without directions, and dead units "n/a" for a
+    bias, which has one value per unit."""
     gates_before = expected_gates(previous) if previous is not None else {}
     rows = {}
     for (layer, _, direction, kernel), gate_values in expected_gates(weights).items():
         names = report_gates(len(gate_values))
+        shown_direction = direction if layer in BIDIRECTIONAL_LAYERS else ""
         for index, (gate, values) in enumerate(zip(names, gate_values)):
             before = gates_before.get((layer, None, direction, kernel))
-            stats = numpy_stats(values, None if before is None else before[index])
-            rows[(run, layer, direction, kernel, gate)] = stats
+            stats: dict[str, float | str] = dict(
+                numpy_stats(values, None if before is None else before[index])
+            )
+            if kernel.endswith("bias"):
+                stats["dead_units"] = "n/a"
+            rows[(run, layer, shown_direction, kernel, gate)] = stats
     return rows
 
 
@@ -155,9 +166,12 @@ def test_csv_report_equals_numpy_statistics_of_the_saved_weights(capsys):
     # What `a` was built with: a dead unit, a near-zero weight, a NaN and an Inf.
     assert rows[("a/train", "bi", "forward", "kernel", "input")]["dead_units"] == "1"
     assert float(rows[("a/train", "bi", "forward", "kernel", "forget")]["near_zero_fraction"]) > 0
-    assert rows[("a/train", "dense", "forward", "kernel", "")]["nan_count"] == "1"
-    assert rows[("a/train", "dense", "forward", "bias", "")]["inf_count"] == "1"
-    assert rows[("a/train", "dense", "forward", "bias", "")]["mean"] == "nan"
+    assert rows[("a/train", "dense", "", "kernel", "")]["nan_count"] == "1"
+    assert rows[("a/train", "dense", "", "bias", "")]["inf_count"] == "1"
+    assert rows[("a/train", "dense", "", "bias", "")]["mean"] == "nan"
+    # A bias has one value per unit: dead units do not apply, whatever its values.
+    assert rows[("a/train", "dense", "", "bias", "")]["dead_units"] == "n/a"
+    assert rows[("a/train", "gru", "", "input_bias", "update")]["dead_units"] == "n/a"
 
 
 def test_gradients_are_reported_with_kind_gradients(capsys):
@@ -168,7 +182,9 @@ def test_gradients_are_reported_with_kind_gradients(capsys):
     expected = expected_rows("grads/train", gradients)
     for stats in expected.values():
         # Gradients count as zero below their own threshold (1e-8); none of these is.
-        stats.update(near_zero_fraction=0.0, dead_units=0)
+        stats.update(near_zero_fraction=0.0)
+        if stats["dead_units"] != "n/a":
+            stats["dead_units"] = 0
     assert_rows_equal(rows, expected)
 
 
@@ -194,7 +210,7 @@ def test_step_takes_each_gates_latest_record_at_or_before_it():
     }
     expected = expected_rows("series/train", files.weights["epoch_010"], files.weights["epoch_003"])
     for (_, layer, direction, kernel, gate), stats in expected.items():
-        row = series[(layer, direction, kernel, gate)]
+        row = series[(layer, direction or None, kernel, gate)]
         np.testing.assert_allclose(row.l2_norm, stats["l2_norm"], rtol=1e-5)
         np.testing.assert_allclose(row.update_size, stats["update_size"], rtol=1e-5)
     at_2 = report.gate_rows(provider, step=2)
@@ -290,3 +306,45 @@ def test_nothing_to_report_exits_1(tmp_path, capsys):
     assert err.splitlines()[-1] == (
         f"weightgates report: no statistics of gradients at or before step 2 in {logdir}"
     )
+
+
+def test_attention_is_reported_per_head(tmp_path):
+    """Every projection of a MultiHeadAttention is a row per head, with the statistics of that
+    head's slice (the output kernel's transposed: a unit is a head_dim component); dead units
+    are counted in each head's kernel, and do not apply to biases."""
+    inputs = keras.Input((4, 3))
+    attention = keras.layers.MultiHeadAttention(num_heads=2, key_dim=3, name="attention")
+    model = keras.Model(inputs, attention(inputs, inputs))
+    rng = np.random.default_rng(3)
+    model.set_weights([rng.normal(0, 0.5, size=w.shape).astype("float32") for w in model.weights])
+    values = [np.array(w) for w in attention.weights]  # query k, b, key k, b, value k, b, out k, b
+    values[0][:, 0, 1] = 0.0  # query head 0: head_dim unit 1 gets no input
+    values[6][1, 2, :] = 0.0  # output head 1: head_dim unit 2 reaches no output
+    attention.set_weights(values)
+    writer = tf.summary.create_file_writer(str(tmp_path / "run" / "train"))
+    summary.GateLogger(model, writer).log_weights(0)
+    writer.close()
+
+    rows = report.gate_rows(report.data_provider(str(tmp_path))).rows
+
+    by_key = {(r.kernel, r.gate): r for r in rows}
+    names = ["query", "key", "value"]
+    expected_slices = {}
+    for p, name in enumerate(names):
+        for h in range(2):
+            expected_slices[(f"{name}/kernel", f"head_{h}")] = values[2 * p][:, h, :]
+        for h in range(2):
+            expected_slices[(f"{name}/bias", f"head_{h}")] = values[2 * p + 1][h]
+    for h in range(2):
+        expected_slices[("attention_output/kernel", f"head_{h}")] = values[6][h].T
+    expected_slices[("attention_output/bias", None)] = values[7]
+    assert list(by_key) == list(expected_slices)  # storage order: query, key, value, output
+    for key, slice_values in expected_slices.items():
+        row, stats = by_key[key], numpy_stats(slice_values)
+        assert (row.direction, row.shape) == (None, slice_values.shape)
+        for column in ("mean", "std", "l2_norm", "units"):
+            np.testing.assert_allclose(getattr(row, column), stats[column], rtol=1e-5)
+        assert row.dead_units == (None if key[0].endswith("bias") else stats["dead_units"])
+    assert by_key[("query/kernel", "head_0")].dead_units == 1
+    assert by_key[("attention_output/kernel", "head_1")].dead_units == 1
+    assert by_key[("attention_output/kernel", "head_0")].dead_units == 0

@@ -36,7 +36,21 @@ GRU_BIAS = {"run": "run", "layer": "gru", "direction": "forward", "kernel": "inp
 DENSE = {"run": "run", "layer": "dense", "direction": "forward", "kernel": "kernel"}
 GRU_CELL = {"run": "stacked", "layer": "stacked", "direction": "forward", "kernel": "kernel"}
 NAN = {"run": "nan", "layer": "lstm", "direction": "forward", "kernel": "kernel"}
-SLICE = metadata.SliceInfo("dense", "Dense", 0, "forward", None, "bias", (None,), 0, (1,))
+SLICE = metadata.SliceInfo(
+    layer="dense",
+    layer_type="Dense",
+    order=0,
+    direction="forward",
+    cell=None,
+    bidirectional=False,
+    kernel="bias",
+    gates=(None,),
+    kernel_order=1,
+    axes=("unit",),
+    variable_shape=(1,),
+    gate_index=0,
+    shape=(1,),
+)
 
 
 def tensorboard_app(logdir: str):
@@ -111,34 +125,53 @@ def test_plugin_is_inactive_without_data(tmp_path):
     client = werkzeug_test.Client(tensorboard_app(str(tmp_path)))
 
     assert strict_json(client.get("/data/plugins_listing"))["weightgates"]["enabled"] is False
-    assert strict_json(get(client, "index")) == {"version": 1, "runs": {}, "errors": {}}
+    assert strict_json(get(client, "index")) == {"version": 2, "runs": {}, "errors": {}}
 
 
 def test_index(client):
     index = strict_json(get(client, "index"))
 
     assert (index["version"], index["errors"], sorted(index["runs"])) == (
-        1,
+        2,
         {},
         ["nan", "run", "stacked"],
     )
     layers = index["runs"]["run"]["layers"]
-    assert [(la["layer"], la["layer_type"], la["order"], la["cell"]) for la in layers] == [
-        ("bidirectional", "LSTM", 0, None),
-        ("gru", "GRU", 1, None),
-        ("dense", "Dense", 2, None),
+    assert [
+        (la["layer"], la["layer_type"], la["order"], la["cell"], la["bidirectional"])
+        for la in layers
+    ] == [
+        ("bidirectional", "LSTM", 0, None, True),
+        ("gru", "GRU", 1, None, False),
+        ("dense", "Dense", 2, None, False),
     ]
     forward, backward = layers[0]["directions"]
     assert (forward["direction"], backward["direction"]) == ("forward", "backward")
     assert [k["kernel"] for k in forward["kernels"]] == ["kernel", "recurrent_kernel", "bias"]
+    assert [k["kernel_order"] for d in (forward, backward) for k in d["kernels"]] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
     steps = {"stats_steps": [0, 1, 2], "snapshot_steps": [0, 2]}
     assert forward["kernels"][0] == {
         "kernel": "kernel",
+        "kernel_order": 0,
         "shape": [3, 8],
+        "axes": ["input", "unit"],
+        "variable_shape": [3, 8],
         "gates": list(LSTM_GATES),
         "gate_boundaries": [0, 2, 4, 6, 8],
+        "counts_dead_units": True,
         "kinds": {"weights": steps, "gradients": steps},
     }
+    assert [(k["axes"], k["counts_dead_units"]) for k in forward["kernels"][1:]] == [
+        (["hidden", "unit"], True),
+        (["unit"], False),
+    ]
     gru = layers[1]["directions"][0]["kernels"]
     assert [k["kernel"] for k in gru] == [
         "kernel",
@@ -146,7 +179,11 @@ def test_index(client):
         "input_bias",
         "recurrent_bias",
     ]
-    assert (gru[2]["shape"], gru[2]["gates"]) == ([6], list(GRU_GATES))
+    assert (gru[2]["shape"], gru[2]["gates"], gru[2]["variable_shape"]) == (
+        [6],
+        list(GRU_GATES),
+        [2, 6],
+    )
     dense = layers[2]["directions"][0]["kernels"][0]
     assert (dense["gates"], dense["gate_boundaries"]) == ([None], [0, 1])
     stacked = index["runs"]["stacked"]["layers"]
@@ -215,6 +252,8 @@ def test_snapshot_is_the_logged_kernel(client, models):
         "step": 0,
         "steps": [0, 2],
         "shape": [3, 8],
+        "axes": ["input", "unit"],
+        "variable_shape": [3, 8],
         "rows": 3,
         "cols": 8,
         "block": [1, 1],
@@ -429,7 +468,7 @@ def test_static_refuses_paths_outside_and_unknown_files(client, static_dir, path
 def test_unreadable_data_is_reported_not_served(tmp_path):
     """A run whose only tag has an unsupported format version, and one whose only vector has
     the wrong length, are reported in the index; the vector's stats are a 404 naming it."""
-    future = b'{"version": 2, "record": "stats", "kind": "weights"}'
+    future = b'{"version": 3, "record": "stats", "kind": "weights"}'
     write_raw(
         str(tmp_path / "future"), metadata.stats_tag(SLICE, "weights"), np.zeros(3), 0, future
     )
@@ -444,8 +483,71 @@ def test_unreadable_data_is_reported_not_served(tmp_path):
     response = get(client, "stats", **short, kind="weights")
 
     assert index["runs"] == {}
-    assert "format version 2 is not supported" in index["errors"]["future"]
+    assert "format version 3 is not supported" in index["errors"]["future"]
     assert "skipped step 7 of tag" in index["errors"]["short"]
     assert response.status_code == 404
     assert "cannot read this data" in strict_json(response)["error"]
     assert "step 7" in strict_json(response)["error"]
+
+
+def test_attention_kernels_are_listed_and_drawn_per_head(tmp_path):
+    """An attention layer's kernels in storage order, each split per head, with axes that say
+    what a row and a column are; the output kernel's snapshot has a row per output unit and
+    the heads side by side, as the index says."""
+    tf = pytest.importorskip("tensorflow")
+    from tensorboard_plugin_weightgates.keras_writer import custom_loop
+
+    inputs = tf.keras.Input((4, 3))
+    layer = tf.keras.layers.MultiHeadAttention(num_heads=2, key_dim=3, name="attention")
+    model = tf.keras.Model(inputs, layer(inputs, inputs))
+    writer = tf.summary.create_file_writer(str(tmp_path / "run"))
+    custom_loop.log_weights(model, 0, writer)
+    writer.close()
+    client = werkzeug_test.Client(tensorboard_app(str(tmp_path)))
+
+    (entry,) = strict_json(get(client, "index"))["runs"]["run"]["layers"]
+    assert (entry["layer_type"], entry["bidirectional"]) == ("MultiHeadAttention", False)
+    kernels = entry["directions"][0]["kernels"]
+    listed = [(k["kernel"], k["kernel_order"], k["gates"], k["axes"]) for k in kernels]
+    heads = ["head_0", "head_1"]
+    assert listed == [
+        ("query/kernel", 0, heads, ["input", "head_dim"]),
+        ("query/bias", 1, heads, ["head_dim"]),
+        ("key/kernel", 2, heads, ["input", "head_dim"]),
+        ("key/bias", 3, heads, ["head_dim"]),
+        ("value/kernel", 4, heads, ["input", "head_dim"]),
+        ("value/bias", 5, heads, ["head_dim"]),
+        ("attention_output/kernel", 6, heads, ["output", "head_dim"]),
+        ("attention_output/bias", 7, [None], ["output"]),
+    ]
+    output = kernels[6]
+    assert (output["shape"], output["variable_shape"], output["gate_boundaries"]) == (
+        [3, 6],
+        [2, 3, 3],
+        [0, 3, 6],
+    )
+    response = get(
+        client,
+        "snapshot",
+        run="run",
+        layer="attention",
+        direction="forward",
+        kernel="attention_output/kernel",
+        kind="weights",
+    )
+    header, values = decode_snapshot(response.get_data())
+    kernel = np.asarray(layer.weights[6])
+    np.testing.assert_array_equal(values[0], np.concatenate([kernel[0].T, kernel[1].T], axis=1))
+    assert (header["axes"], header["gates"]) == (["output", "head_dim"], heads)
+    stats = strict_json(
+        get(
+            client,
+            "stats",
+            run="run",
+            layer="attention",
+            direction="forward",
+            kernel="query/bias",
+            kind="weights",
+        )
+    )
+    assert [g["values"]["dead_units"] for g in stats["gates"]] == [[None], [None]]

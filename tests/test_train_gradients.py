@@ -408,3 +408,75 @@ def test_gradients_argument(tmp_path, value):
     else:
         with pytest.raises(ValueError, match=r'gradients must be None, "train" or a probe'):
             WeightGatesCallback(log_dir=str(tmp_path), gradients=value)
+
+
+def attention_model():
+    """Self-attention over 5 steps of 3 features (2 heads of 2), pooled to 2 outputs."""
+    inputs = keras.Input((5, 3))
+    attended = keras.layers.MultiHeadAttention(2, 2, name="attention")(inputs, inputs)
+    pooled = keras.layers.GlobalAveragePooling1D()(attended)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(pooled))
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    return model
+
+
+def attention_heads(variables: dict[str, np.ndarray]) -> dict[tuple, np.ndarray]:
+    """{(kernel, gate): values} of an attention layer's variables by name, cut per head with
+    NumPy: the query, key and value projections along their heads axis, the output kernel's
+    heads transposed to [output, head_dim]."""
+    heads = {}
+    for name in ("query", "key", "value"):
+        kernel, bias = variables[f"{name}/kernel"], variables[f"{name}/bias"]
+        for h in range(kernel.shape[1]):
+            heads[(f"{name}/kernel", f"head_{h}")] = kernel[:, h, :]
+            heads[(f"{name}/bias", f"head_{h}")] = bias[h]
+    for h, head in enumerate(variables["attention_output/kernel"]):
+        heads[("attention_output/kernel", f"head_{h}")] = head.T
+    heads[("attention_output/bias", None)] = variables["attention_output/bias"]
+    return heads
+
+
+def test_attention_gradients_are_logged_per_head(tmp_path):
+    """The training step's gradients of an attention layer, per head, in the statistics (on
+    the device) and the snapshots (on the host), equal an independent tape's cut with NumPy."""
+    keras.utils.set_random_seed(0)
+    model = attention_model()
+    x, y = data(16)
+    recorder = WeightsBeforeBatch()
+    callback = WeightGatesCallback(
+        log_dir=str(tmp_path),
+        update_freq=1,
+        snapshot_freq=1,
+        gradients="train",
+        snapshot_max_cells=EXACT,
+        layers=["attention"],
+    )
+    model.fit(
+        x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[recorder, callback]
+    )
+    stats, snapshots = logged_gradients(str(tmp_path))
+    assert sorted(stats) == [1, 2]
+    names = ["query/kernel", "query/bias", "key/kernel", "key/bias", "value/kernel"]
+    names += ["value/bias", "attention_output/kernel", "attention_output/bias"]
+    for step in stats:
+        reference = attention_model()
+        reference.set_weights(recorder.weights[step])
+        batch_x, batch_y = x[8 * (step - 1) : 8 * step], y[8 * (step - 1) : 8 * step]
+        with tf.GradientTape() as tape:
+            loss = keras.losses.MeanSquaredError()(batch_y, reference(batch_x, training=True))
+        variables = reference.get_layer("attention").trainable_variables
+        gradients = dict(zip(names, (g.numpy() for g in tape.gradient(loss, variables))))
+        expected = {
+            ("attention", "forward", kernel, gate): values.astype(np.float64)
+            for (kernel, gate), values in attention_heads(gradients).items()
+        }
+        assert set(stats[step]) == set(expected)
+        # Absolute tolerances: the key bias's gradient is zero up to rounding (a softmax does
+        # not change when every score of a query moves by the same q . b_key).
+        for key, values in expected.items():
+            record = stats[step][key]
+            assert record["count"] == values.size
+            np.testing.assert_allclose(record["l2_norm"], np.linalg.norm(values), atol=1e-7)
+            np.testing.assert_allclose(record["mean"], values.mean(), atol=1e-8)
+            logged = snapshots[step][key].reshape(values.shape)
+            np.testing.assert_allclose(logged, values, rtol=1e-5, atol=1e-8)

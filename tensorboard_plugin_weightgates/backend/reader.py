@@ -48,8 +48,23 @@ KernelKey = tuple[str, Union[int, None], str, str]
 
 Content = Union[metadata.StatsContent, metadata.SnapshotContent]
 
-_KERNEL_ORDER = ("kernel", "recurrent_kernel", "bias", "input_bias", "recurrent_bias")
-"""Display order of the usual kernels of a recurrent layer; other variables follow by name."""
+_KERNEL_ORDER = (
+    "kernel",
+    "recurrent_kernel",
+    "bias",
+    "input_bias",
+    "recurrent_bias",
+    *(f"{part}/{role}" for part in ("query", "key", "value") for role in ("kernel", "bias")),
+    "attention_output/kernel",
+    "attention_output/bias",
+    "embeddings",
+    "gamma",
+    "beta",
+    "moving_mean",
+    "moving_variance",
+)
+"""Keras' storage order of its usual variables, to list the kernels of format version 1 records,
+which do not say their position (`metadata.KernelInfo.kernel_order`); others follow by name."""
 
 
 def _stats_values(content: Content, values: Any) -> np.ndarray:
@@ -77,6 +92,7 @@ _RECORD_NAMES = {metadata.RECORD_STATS: "statistics", metadata.RECORD_SNAPSHOT: 
 
 _MAX_REASONS = 10
 """Most distinct reasons an error text lists; a hostile run can have a reason per tag."""
+_DEAD_UNITS = metadata.STAT_FIELDS.index("dead_units")
 
 _READ_BUDGET_BYTES = 64 * 2**20
 """Most bytes of values the index asks for in one read, estimated from the records' layout
@@ -191,6 +207,8 @@ class GateStats:
 
     `values` is float64 ``[steps, len(metadata.STAT_FIELDS)]``, `counts` float64
     ``[steps, bins]``: bucket counts between the ``hist_low`` and ``hist_high`` values.
+    ``dead_units`` is NaN for a kernel without dead units to count (a bias: see
+    `metadata.KernelInfo.counts_dead_units`).
     """
 
     gate: str | None
@@ -357,7 +375,7 @@ def read_stats(
     tags = [records.tags[i] for i in indices]
     read = _read_tags(data_provider, ctx, experiment_id, metadata.PLUGIN_NAME, kernel.run, tags)
     series = [_series(tag, read[tag], contents[n]) for n, tag in enumerate(tags)]
-    gates = tuple(_gate_stats(kernel.gates[i], s, bins) for i, s in zip(indices, series))
+    gates = tuple(_gate_stats(kernel, i, s, bins) for i, s in zip(indices, series))
     errors = tuple(s.problem for s in series if s.problem)
     return KernelStats(
         kernel=kernel, kind=kind, bins=bins, near_zero=near_zero, gates=gates, errors=errors
@@ -615,7 +633,18 @@ class _ListingBuilder:
                 kernel = dataclasses.replace(kernel, snapshots={**kernel.snapshots, kind: records})
             kernels.setdefault(run, {})[key] = kernel
         errors = {run: _skipped_text(reasons) for run, reasons in self._skipped.items()}
+        for by_key in kernels.values():
+            _mark_bidirectional(by_key)
         return Listing(kernels=kernels, errors=errors, records=self._records)
+
+
+def _mark_bidirectional(kernels: dict[KernelKey, Kernel]) -> None:
+    """Makes every kernel of a layer with a backward direction `bidirectional`: records of
+    format version 1 do not say so, except by that direction."""
+    layers = {k.layer for k in kernels.values() if k.bidirectional or k.direction == "backward"}
+    for key, kernel in kernels.items():
+        if kernel.layer in layers and not kernel.bidirectional:
+            kernels[key] = dataclasses.replace(kernel, bidirectional=True)
 
 
 def _group_problem(
@@ -632,15 +661,26 @@ def _group_problem(
     if missing or len(group) != len(first.gates):
         return f"no readable records of gates {_few(missing)}" if missing else "unexpected gates"
     for info in infos:
-        if (info.layer_type, info.order, info.gates) != (
-            first.layer_type,
-            first.order,
-            first.gates,
-        ) or info.gate != first.gates[info.gate_index]:
+        if _kernel_identity(info) != _kernel_identity(first) or (
+            info.gate != first.gates[info.gate_index]
+        ):
             return "its gates describe different layers"
         if info.shape[:-1] != first.shape[:-1] or len(info.shape) != len(first.shape):
             return f"gate shapes {_few([list(i.shape) for i in infos])} do not fit side by side"
     return None
+
+
+def _kernel_identity(info: metadata.SliceInfo) -> tuple:
+    """What every gate of one kernel shares, besides its key."""
+    return (
+        info.layer_type,
+        info.order,
+        info.bidirectional,
+        info.gates,
+        info.kernel_order,
+        info.axes,
+        info.variable_shape,
+    )
 
 
 def _new_kernel(run: str, infos: Sequence[metadata.SliceInfo]) -> Kernel:
@@ -692,12 +732,17 @@ def _offsets(sizes: Iterable[int]) -> tuple[int, ...]:
 
 
 def _model_order(kernel: Kernel) -> tuple:
+    """Layers in model order, then cells and directions, then kernels in the order the layer
+    holds them (for format version 1, which does not record it, `_KERNEL_ORDER`)."""
     direction = metadata.DIRECTIONS.index(kernel.direction)
-    name = (
-        _KERNEL_ORDER.index(kernel.kernel) if kernel.kernel in _KERNEL_ORDER else len(_KERNEL_ORDER)
-    )
+    if kernel.kernel_order is not None:
+        position: tuple = (0, kernel.kernel_order)
+    elif kernel.kernel in _KERNEL_ORDER:
+        position = (1, _KERNEL_ORDER.index(kernel.kernel))
+    else:
+        position = (1, len(_KERNEL_ORDER))
     cell = -1 if kernel.cell is None else kernel.cell
-    return (kernel.order, kernel.layer, cell, direction, name, kernel.kernel)
+    return (kernel.order, kernel.layer, cell, direction, position, kernel.kernel)
 
 
 def _read_run_steps(
@@ -834,14 +879,18 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _gate_stats(gate: str | None, series: _Series, bins: int) -> GateStats:
+def _gate_stats(kernel: Kernel, gate_index: int, series: _Series, bins: int) -> GateStats:
+    """One gate's statistics; `dead_units` NaN where the kernel has no dead units to count
+    (`metadata.KernelInfo.counts_dead_units`: biases), whatever the record holds."""
     if series.points:
         vectors = np.stack([values for _, _, values in series.points])
     else:
         vectors = np.empty((0, metadata.stats_vector_length(bins)), dtype=np.float64)
+    if not kernel.counts_dead_units:
+        vectors[:, _DEAD_UNITS] = np.nan
     fields = len(metadata.STAT_FIELDS)
     return GateStats(
-        gate=gate,
+        gate=kernel.gates[gate_index],
         steps=np.array(series.steps, dtype=np.int64),
         wall_times=np.array([wall_time for _, wall_time, _ in series.points], dtype=np.float64),
         values=vectors[:, :fields],

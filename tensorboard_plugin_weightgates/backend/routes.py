@@ -30,7 +30,7 @@ from tensorboard_plugin_weightgates.format import metadata
 
 logger = logging.getLogger(__name__)
 
-API_VERSION = 1
+API_VERSION = 2
 """Version of the HTTP API (docs/http-api.md), reported by the `index` route."""
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
@@ -275,6 +275,7 @@ def _index_json(index: reader.Index) -> dict[str, Any]:
                     "layer_type": kernel.layer_type,
                     "order": kernel.order,
                     "cell": kernel.cell,
+                    "bidirectional": kernel.bidirectional,
                     "directions": [],
                 },
             )
@@ -284,9 +285,13 @@ def _index_json(index: reader.Index) -> dict[str, Any]:
             directions[-1]["kernels"].append(
                 {
                     "kernel": kernel.kernel,
+                    "kernel_order": kernel.kernel_order,
                     "shape": list(kernel.shape),
+                    "axes": list(kernel.axes),
+                    "variable_shape": list(kernel.variable_shape),
                     "gates": list(kernel.gates),
                     "gate_boundaries": list(kernel.gate_boundaries),
+                    "counts_dead_units": kernel.counts_dead_units,
                     "kinds": {
                         kind: {
                             "stats_steps": list(steps.stats_steps),
@@ -353,6 +358,8 @@ def _snapshot_body(snapshot: reader.KernelSnapshot) -> bytes:
         "step": snapshot.step,
         "steps": list(snapshot.steps),
         "shape": list(snapshot.kernel.shape),
+        "axes": list(snapshot.kernel.axes),
+        "variable_shape": list(snapshot.kernel.variable_shape),
         "rows": values.shape[1],
         "cols": values.shape[2],
         "block": list(snapshot.block),

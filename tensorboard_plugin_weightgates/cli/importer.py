@@ -17,6 +17,9 @@ tf-keras (``tf_keras``) is imported beside Keras 3 in the same process; a SavedM
 can only be loaded by tf-keras. Every model is loaded with ``compile=False``: only weights are
 read, and no optimizer, loss or metric needs to be deserialized.
 
+TensorFlow (and Keras) are imported when a file is first loaded or written, not with this
+module, so that the command line can check its arguments first (`cli.main`).
+
 A run is written to a hidden staging directory in `logdir` and moved into place only when it is
 complete, so a failed import leaves nothing behind and an existing run is never mixed with a new
 one: it is refused (`RunExistsError`) unless ``overwrite=True``, which replaces it whole.
@@ -38,13 +41,15 @@ import uuid
 import warnings
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import h5py
-import tensorflow as tf
 
+from tensorboard_plugin_weightgates.cli import files
 from tensorboard_plugin_weightgates.format.options import LogOptions
-from tensorboard_plugin_weightgates.keras_writer.summary import GateLogger
+
+if TYPE_CHECKING:
+    from tensorboard_plugin_weightgates.keras_writer.summary import GateLogger
 
 RUN_SUBDIRECTORY = "train"
 """Where a run's records go inside its directory: the callback's (and Keras' TensorBoard
@@ -159,6 +164,8 @@ def checkpoint_files(paths: Iterable[str]) -> list[str]:
     files: list[str] = []
     for path in paths:
         if os.path.isdir(path) and os.path.isfile(os.path.join(path, "checkpoint")):
+            import tensorflow as tf
+
             state = tf.train.get_checkpoint_state(path)
             expanded = list(state.all_model_checkpoint_paths) if state else [path]
         elif path.endswith(".index"):
@@ -251,20 +258,21 @@ def load_model(path: str, custom_objects: Mapping[str, Any] | None = None) -> Lo
 
     `path` is a ``.keras`` archive, a full-model HDF5 file (``.h5``; Keras 3 or Keras 2 /
     tf-keras) or a SavedModel directory written by tf-keras (``model.save(directory)``, with
-    its ``keras_metadata.pb``). The Keras that saved the file is tried first, then the other
-    one.
+    its ``keras_metadata.pb``), whatever its extension says: a file is read as what its content
+    is (`files.kind`). The Keras that saved the file is tried first, then the other one.
 
     Raises:
       ImportFailure: the file does not exist, is not a whole model (weights only, a plain
         TensorFlow SavedModel), or neither Keras loads it; the reason is the first Keras' error.
     """
+    file_kind = files.kind(path)
     errors = []
-    for framework in _frameworks(path):
+    for framework in _frameworks(path, file_kind):
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), files.readable_by_keras(path, file_kind) as readable:
                 warnings.simplefilter("ignore")
                 model = _keras(framework).models.load_model(
-                    path, compile=False, custom_objects=dict(custom_objects or {})
+                    readable, compile=False, custom_objects=dict(custom_objects or {})
                 )
         except Exception as failure:
             errors.append((framework, failure))
@@ -288,53 +296,58 @@ def load_model(path: str, custom_objects: Mapping[str, Any] | None = None) -> Lo
     raise ImportFailure(path, reason, custom_object=missing is not None)
 
 
-def _frameworks(path: str) -> list[str]:
-    """The Kerases to try on `path`, the one that saved it first."""
-    if not os.path.exists(path):
-        if os.path.exists(path + ".index"):
-            raise ImportFailure(path, _weights_only("a TensorFlow checkpoint"))
-        raise ImportFailure(path, "no such file or directory")
-    if os.path.isdir(path):
-        if _is_savedmodel(path) and os.path.isfile(os.path.join(path, "keras_metadata.pb")):
+def _frameworks(path: str, file_kind: str) -> list[str]:
+    """The Kerases to try on `path`, a file of `file_kind`, the one that saved it first."""
+    if file_kind == files.SAVED_MODEL:
+        if os.path.isfile(os.path.join(path, "keras_metadata.pb")):
             return [TF_KERAS]
-        if _is_savedmodel(path):
-            raise ImportFailure(
-                path,
-                "this SavedModel has no Keras metadata (written by model.export() or "
-                "tf.saved_model.save()), so its layers cannot be rebuilt; import the model's "
-                ".keras or .h5 file instead",
-            )
-        raise ImportFailure(path, "a directory that is not a SavedModel (no saved_model.pb)")
-    if h5py.is_hdf5(path):
-        with h5py.File(path, "r") as file:
-            if "model_config" not in file.attrs:
-                raise ImportFailure(path, _weights_only("an HDF5 file of weights"))
-            version = _text(file.attrs.get("keras_version"))
-    elif zipfile.is_zipfile(path):
-        version = _zip_keras_version(path)
-    elif path.endswith(".index") or _TF_DATA_SUFFIX.search(path):
-        raise ImportFailure(path, _weights_only("a TensorFlow checkpoint file"))
-    else:
         raise ImportFailure(
             path,
-            "not a Keras model: neither an HDF5 file (.h5), a .keras archive nor a SavedModel "
-            "directory",
+            "this SavedModel has no Keras metadata (written by model.export() or "
+            "tf.saved_model.save()), so its layers cannot be rebuilt; import the model's "
+            ".keras or .h5 file instead",
         )
+    if file_kind == files.HDF5_MODEL:
+        with h5py.File(path, "r") as file:
+            version = _text(file.attrs.get("keras_version"))
+    elif file_kind == files.KERAS_ARCHIVE:
+        version = _zip_keras_version(path)
+    else:
+        raise ImportFailure(path, _not_a_model(path, file_kind))
     if version.startswith(("1.", "2.")):
         return [TF_KERAS, KERAS_3]
     return [KERAS_3, TF_KERAS]
+
+
+def _not_a_model(path: str, file_kind: str) -> str:
+    """Why a file of `file_kind` cannot be imported as a model, and what to do instead."""
+    if file_kind == files.MISSING:
+        return "no such file or directory"
+    if file_kind == files.CHECKPOINT:
+        what = (
+            "a TensorFlow checkpoint"
+            if not os.path.exists(path)
+            else "a TensorFlow checkpoint file"
+        )
+        return _weights_only(what)
+    if file_kind in (files.HDF5_WEIGHTS, files.HDF5_LEGACY_WEIGHTS):
+        return _weights_only("an HDF5 file of weights")
+    if file_kind == files.DIRECTORY:
+        return "a directory that is not a SavedModel (no saved_model.pb)"
+    if file_kind == files.EVENT_FILE:
+        return (
+            "a TensorBoard event file, not a model; 'weightgates report' reads the log "
+            "directory it is in"
+        )
+    return (
+        "not a Keras model: neither an HDF5 file (.h5), a .keras archive nor a SavedModel directory"
+    )
 
 
 def _weights_only(what: str) -> str:
     return (
         f"{what} holds weights only, no architecture; import it as a checkpoint of the model "
         "whose architecture it fits"
-    )
-
-
-def _is_savedmodel(path: str) -> bool:
-    return os.path.isdir(path) and any(
-        os.path.isfile(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt")
     )
 
 
@@ -378,18 +391,24 @@ def load_weights(loaded: LoadedModel, path: str) -> None:
     if os.path.isfile(path + ".index"):
         _restore_checkpoint(loaded.model, path)
         return
-    if not os.path.exists(path):
+    file_kind = files.kind(path)
+    if file_kind == files.MISSING:
         raise ImportFailure(path, "no such file or directory")
-    if not (os.path.isfile(path) and (h5py.is_hdf5(path) or zipfile.is_zipfile(path))):
+    if file_kind not in (
+        files.KERAS_ARCHIVE,
+        files.HDF5_MODEL,
+        files.HDF5_WEIGHTS,
+        files.HDF5_LEGACY_WEIGHTS,
+    ):
         raise ImportFailure(
             path,
             "not a weights file: expected .weights.h5, .h5, .keras or a TensorFlow checkpoint "
             "(PREFIX.index and PREFIX.data-*)",
         )
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), files.readable_by_keras(path, file_kind) as readable:
             warnings.simplefilter("ignore")
-            loaded.model.load_weights(path)
+            loaded.model.load_weights(readable)
     except Exception as error:
         raise ImportFailure(
             path, f"{loaded.framework} cannot load it into the model: {_one_line(error)}"
@@ -397,6 +416,8 @@ def load_weights(loaded: LoadedModel, path: str) -> None:
 
 
 def _restore_checkpoint(model: Any, prefix: str) -> None:
+    import tensorflow as tf
+
     problems = []
     for where, checkpoint in (
         ("as its root", lambda: tf.train.Checkpoint(root=model)),
@@ -449,10 +470,7 @@ def import_models(
     Raises:
       ValueError: `name` with several files, or two files that would be the same run.
     """
-    if name is not None and len(paths) != 1:
-        raise ValueError(f"name is for importing one file, got {len(paths)} files")
-    runs = [check_run_name(name) if name else default_run_name(path) for path in paths]
-    _check_distinct(paths, runs)
+    runs = check_distinct_runs(paths, name)
     progress = progress or _Silent()
     outcomes = []
     for path, run in zip(paths, runs):
@@ -463,7 +481,17 @@ def import_models(
     return outcomes
 
 
-def _check_distinct(paths: Sequence[str], runs: Sequence[str]) -> None:
+def check_distinct_runs(paths: Sequence[str], name: str | None = None) -> list[str]:
+    """The run each of `paths` is imported as by `import_models` (`name` for a single file,
+    else `default_run_name`).
+
+    Raises:
+      ValueError: `name` with several files, a bad `name`, or two files that would be the same
+        run.
+    """
+    if name is not None and len(paths) != 1:
+        raise ValueError(f"name is for importing one file, got {len(paths)} files")
+    runs = [check_run_name(name) if name else default_run_name(path) for path in paths]
     first: dict[str, str] = {}
     for path, run in zip(paths, runs):
         if run in first:
@@ -472,6 +500,7 @@ def _check_distinct(paths: Sequence[str], runs: Sequence[str]) -> None:
                 "with a name each"
             )
         first[run] = path
+    return runs
 
 
 def _import_model(path, run, logdir, overwrite, options, custom_objects) -> Outcome:
@@ -568,6 +597,8 @@ def _import_checkpoint(
 
 
 def _logger(loaded: LoadedModel, writer, options: LogOptions | None, path: str) -> GateLogger:
+    from tensorboard_plugin_weightgates.keras_writer.summary import GateLogger
+
     logger = GateLogger(loaded.model, writer, options=options or LogOptions())
     if not logger.groups:
         raise ImportFailure(path, "the model has no layer with weights")
@@ -593,6 +624,8 @@ class _StagedRun:
         self.path = path
         os.makedirs(logdir, exist_ok=True)
         self.staging = tempfile.mkdtemp(prefix=f".{run}.", suffix=".importing", dir=logdir)
+        import tensorflow as tf
+
         self.writer = tf.summary.create_file_writer(os.path.join(self.staging, RUN_SUBDIRECTORY))
 
     def __enter__(self) -> _StagedRun:

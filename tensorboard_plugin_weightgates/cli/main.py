@@ -7,7 +7,10 @@ tables of a log directory.
 
 Exit status: 0 on success; 1 when some file could not be imported (the others are) or a
 report has nothing to show; 2 for bad arguments, with a one-line message naming the argument.
-TensorFlow is imported only by the subcommand that needs it, so ``--help`` answers at once.
+TensorFlow is imported only by `import`, once its arguments are checked and at least one file
+exists, without the log lines it prints while loading (`quiet`); ``--help``, `report` and bad
+arguments answer at once. Unless ``TF_CPP_MIN_LOG_LEVEL`` is set, TensorFlow's later native log
+lines are shown from warnings up.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
 from tensorboard_plugin_weightgates import __version__
-from tensorboard_plugin_weightgates.cli import report
+from tensorboard_plugin_weightgates.cli import files, quiet, report
 from tensorboard_plugin_weightgates.format import metadata, options
 
 _IMPORT_EPILOG = """\
@@ -46,7 +49,9 @@ examples:
 
 --step N takes, per gate, the latest record at or before step N (the 'step' column says which);
 a run with none is left out with a note on stderr. Units: indices of a gate's last axis; a unit
-is dead when all its finite values are within the near-zero threshold of 0.
+is dead when all its finite values are within the near-zero threshold of 0. Biases show n/a:
+one value per unit, no column of incoming weights. Direction is '-' for a layer that is not
+Bidirectional.
 """
 
 
@@ -134,6 +139,12 @@ def _add_import(commands: Any) -> None:
         help="most cells kept per gate snapshot, larger gates are block-reduced "
         f"(default {options.DEFAULT_SNAPSHOT_MAX_CELLS})",
     )
+    sub.add_argument(
+        "--write-histograms",
+        action="store_true",
+        help="also write each gate as a TensorBoard histogram, for its Time Series tab (about "
+        "doubles a run's size; the Weight Gates tab does not need them)",
+    )
     sub.set_defaults(handler=_import, parser=sub)
 
 
@@ -210,22 +221,43 @@ def _writable_directory(text: str) -> str:
 
 
 def _directory(text: str) -> str:
-    if not os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"no such directory: {text!r}")
-    return text
+    """A log directory; a model or event file given instead is answered with what to run."""
+    if os.path.isdir(text):
+        return text
+    kind = files.kind(text)
+    if kind in files.MODEL_KINDS or kind == files.HDF5_LEGACY_WEIGHTS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a Keras model file, not a log directory; import it into one first "
+            f"('weightgates import {text} --logdir logs'), then run 'weightgates report logs'"
+        )
+    if kind in (files.HDF5_WEIGHTS, files.CHECKPOINT):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a checkpoint of weights, not a log directory; import it with its "
+            f"model ('weightgates import --model MODEL {text} --logdir logs'), then run "
+            "'weightgates report logs'"
+        )
+    if kind == files.EVENT_FILE:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is an event file; pass the log directory above it, "
+            f"'weightgates report {os.path.dirname(text) or '.'}'"
+        )
+    if kind != files.MISSING:
+        raise argparse.ArgumentTypeError(f"not a directory: {text!r}")
+    raise argparse.ArgumentTypeError(f"no such directory: {text!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line `argv` (default: `sys.argv[1:]`); returns the exit status."""
+    quiet_start = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    args.quiet_start = quiet_start
     return args.handler(args, args.parser)
 
 
 def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from tensorboard_plugin_weightgates.cli import importer
+    from tensorboard_plugin_weightgates.cli import importer  # TensorFlow comes at first use
 
-    _quiet_libraries()
     if args.name is not None:
         try:
             importer.check_run_name(args.name)
@@ -236,16 +268,27 @@ def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 f"argument --name: names one run, but {len(args.files)} models were given; "
                 "import them one at a time, or leave --name out"
             )
+    if args.model is None:
+        try:
+            importer.check_distinct_runs(args.files, args.name)
+        except ValueError as error:
+            parser.error(f"argument MODEL: {error}")
     custom_objects = None
     if args.custom_objects:
+        _import_tensorflow(args)  # before the user's module, which may import Keras
         try:
             custom_objects = importer.load_custom_objects(args.custom_objects)
         except ValueError as error:
             parser.error(f"argument --custom-objects: {error}")
+    missing = _missing_sources(args)
+    if missing is not None:
+        return _report_missing(missing, args)
+    _import_tensorflow(args)
     given = {
         "histogram_bins": args.histogram_bins,
         "near_zero": args.near_zero,
         "snapshot_max_cells": args.snapshot_max_cells,
+        "write_histograms": args.write_histograms or None,
     }
     log_options = options.LogOptions(**{k: v for k, v in given.items() if v is not None})
     common = dict(
@@ -273,9 +316,36 @@ def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0 if all(o.ok for o in outcomes) else 1
 
 
-def _quiet_libraries() -> None:
-    """Keeps TensorFlow's and Keras' log lines (loading warnings, absl notices) off the
-    progress display; failures are reported by the command itself."""
+def _missing_sources(args: argparse.Namespace) -> list[str] | None:
+    """The files named, when none of them exists (the architecture, for a series), so that
+    the command can say so without importing TensorFlow; else None."""
+    sources = [args.model] if args.model is not None else args.files
+    if all(files.kind(path) == files.MISSING for path in sources):
+        return sources
+    return None
+
+
+def _report_missing(paths: Sequence[str], args: argparse.Namespace) -> int:
+    """Reports `paths` as not found, the way an import reports any file that fails."""
+    total = len(paths) if args.model is None else 1 + len(args.files)
+    for i, path in enumerate(paths, 1):
+        print(f"[{i}/{total}] error: {path}: no such file or directory", file=sys.stderr)
+    if args.model is not None:
+        print(f"weightgates import: nothing imported into {args.logdir}", file=sys.stderr)
+    else:
+        print(
+            f"weightgates import: 0 of {len(paths)} models imported into {args.logdir}; "
+            f"failed: {', '.join(paths)}",
+            file=sys.stderr,
+        )
+    return 1
+
+
+def _import_tensorflow(args: argparse.Namespace) -> None:
+    """Imports TensorFlow without its start-up log lines (unless the user set
+    ``TF_CPP_MIN_LOG_LEVEL``), and keeps its and Keras' Python log lines (loading warnings,
+    absl notices) off the progress display; failures are reported by the command itself."""
+    quiet.import_tensorflow(args.quiet_start)
     import tensorflow as tf
     from absl import logging as absl_logging
 
@@ -370,6 +440,7 @@ class ProgressBar:
 
 
 def _report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    quiet.use_tensorboard_without_tensorflow()
     provider = report.data_provider(args.logdir)
     result = report.gate_rows(provider, kind=args.kind, step=args.step)
     for run, note in sorted(result.notes.items()):

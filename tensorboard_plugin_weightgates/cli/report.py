@@ -49,6 +49,11 @@ is one gate's shape."""
 FORMATS = ("table", "csv", "json", "markdown")
 
 _TEXT_COLUMNS = ("run", "layer", "direction", "kernel", "gate")
+
+NOT_APPLICABLE = "n/a"
+"""What the table, CSV and Markdown show for a statistic that does not apply to a gate (JSON has
+null): dead units of a bias."""
+_NOT_APPLICABLE_COLUMNS = ("dead_units",)
 _FIELD = {name: i for i, name in enumerate(metadata.STAT_FIELDS)}
 
 _SAMPLING = {
@@ -63,13 +68,16 @@ latest snapshot and histogram, which a report does not read."""
 @dataclasses.dataclass(frozen=True)
 class Row:
     """One gate of one kernel of one run, at `step`. Statistics as `metadata.STAT_FIELDS`
-    defines them; NaN where undefined (`update_size` at a run's first logged step)."""
+    defines them; NaN where undefined (`update_size` at a run's first logged step).
+    `direction` is None for a layer without directions (not ``Bidirectional``), and
+    `dead_units` None where it does not apply: a bias has one value per unit, not a column
+    of incoming weights (`metadata.KernelInfo.counts_dead_units`)."""
 
     run: str
     step: int
     layer: str
     cell: int | None
-    direction: str
+    direction: str | None
     kernel: str
     gate: str | None
     shape: tuple[int, ...]
@@ -78,7 +86,7 @@ class Row:
     l2_norm: float
     near_zero_fraction: float
     units: int
-    dead_units: int
+    dead_units: int | None
     nan_count: int
     inf_count: int
     update_size: float
@@ -158,7 +166,7 @@ def _row(kernel: reader.Kernel, gate_index: int, gate: reader.GateStats, record:
         step=int(gate.steps[record]),
         layer=kernel.layer,
         cell=kernel.cell,
-        direction=kernel.direction,
+        direction=kernel.direction if kernel.bidirectional else None,
         kernel=kernel.kernel,
         gate=gate.gate,
         shape=tuple(kernel.gate_shapes[gate_index]),
@@ -167,7 +175,7 @@ def _row(kernel: reader.Kernel, gate_index: int, gate: reader.GateStats, record:
         l2_norm=field("l2_norm"),
         near_zero_fraction=field("near_zero_fraction"),
         units=int(field("units")),
-        dead_units=int(field("dead_units")),
+        dead_units=int(field("dead_units")) if kernel.counts_dead_units else None,
         nan_count=int(field("nan_count")),
         inf_count=int(field("inf_count")),
         update_size=field("update_size"),
@@ -219,7 +227,8 @@ def render(rows: Sequence[Row], format: str) -> str:
 
 def format_table(rows: Sequence[Row]) -> str:
     """Aligned columns for a terminal: text left, numbers right, 4 significant digits, "-"
-    where a row has no gate or cell. The `cell` column appears only if some row has one."""
+    where a row has no gate, cell or direction, "n/a" for dead units of a bias. The `cell`
+    column appears only if some row has one."""
     columns = _shown_columns(rows)
     cells = [[_short(getattr(row, c), c) for c in columns] for row in rows]
     widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(columns)]
@@ -236,7 +245,8 @@ def format_table(rows: Sequence[Row]) -> str:
 
 
 def format_markdown(rows: Sequence[Row]) -> str:
-    """A GitHub-flavoured Markdown table, numbers right-aligned, 4 significant digits."""
+    """A GitHub-flavoured Markdown table, numbers right-aligned, 4 significant digits, as
+    `format_table` writes missing values."""
     columns = _shown_columns(rows)
     align = ["---" if c in _TEXT_COLUMNS else "---:" for c in columns]
     lines = [_markdown_line(columns), _markdown_line(align)]
@@ -250,7 +260,9 @@ def _markdown_line(values: Sequence[str]) -> str:
 
 def format_csv(rows: Sequence[Row]) -> str:
     """CSV with a header of `COLUMNS`; floats at full precision (``nan`` where undefined),
-    shapes as ``3x4``, an empty field where a row has no gate or cell."""
+    shapes as ``3x4``, an empty field where a row has no gate, cell or direction, ``n/a`` for
+    dead units
+    of a bias."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
@@ -261,7 +273,9 @@ def format_csv(rows: Sequence[Row]) -> str:
 
 def format_json(rows: Sequence[Row]) -> str:
     """A JSON array of one object per row with the keys of `COLUMNS`; shapes as lists, null
-    where a value is NaN or infinite (JSON has neither) or a row has no gate or cell."""
+    where a value is NaN or infinite (JSON has neither), a row has no gate, cell or direction,
+    or a
+    statistic does not apply (dead units of a bias)."""
     objects = [{c: _json_value(getattr(row, c)) for c in COLUMNS} for row in rows]
     return json.dumps(objects, indent=1, allow_nan=False) + "\n"
 
@@ -280,7 +294,7 @@ def _shown_columns(rows: Sequence[Row]) -> list[str]:
 
 def _short(value: Any, column: str) -> str:
     if value is None:
-        return "-"
+        return NOT_APPLICABLE if column in _NOT_APPLICABLE_COLUMNS else "-"
     if column == "shape":
         return _shape_text(value)
     if isinstance(value, float):
@@ -290,7 +304,7 @@ def _short(value: Any, column: str) -> str:
 
 def _exact(value: Any, column: str) -> str:
     if value is None:
-        return ""
+        return NOT_APPLICABLE if column in _NOT_APPLICABLE_COLUMNS else ""
     if column == "shape":
         return _shape_text(value)
     return repr(value) if isinstance(value, float) else str(value)

@@ -5,7 +5,7 @@ Writers (`keras_writer.summary`) and readers (`backend.reader`, the routes, the 
 both go through it, so
 a change of format is a change of `FORMAT_VERSION` here and nowhere else.
 
-Format version 1
+Format version 2
 ----------------
 Every record is a tensor summary (`DATA_CLASS_TENSOR`) whose `plugin_data.content` is UTF-8
 JSON holding the slice's identity (`SliceInfo`, as ``slice``) plus `version`, `record`, `kind`
@@ -22,6 +22,19 @@ event's metadata.
   where its block holds a NaN. With ``block == [1, 1]`` both planes equal the values.
 * ``histogram`` (TensorBoard's own ``histograms`` plugin, for its Time Series tab): the same
   buckets as ``stats`` in TensorBoard's ``[bins, 3]`` (left edge, right edge, count) layout.
+
+A slice is the view of the variable its writer logs: its gates are equal contiguous blocks of
+the view's last axis, and `shape` is one gate's shape in that view, which can differ from the
+variable's own layout (`variable_shape`): an attention output kernel ``[heads, head_dim, d_out]``
+is logged transposed, as ``[d_out, head_dim]`` per head. `axes` names each axis of `shape`
+(`format.axes`), `kernel_order` is the kernel's position in its layer's weights and
+`bidirectional` says whether the layer has directions at all.
+
+Version 2 added `axes`, `variable_shape`, `kernel_order` and `bidirectional` to the slice;
+readers still read version 1 (weightgates 0.1), whose slices get `kernel_axes` of their layer
+type and kernel name, the kernel's shape (the gates side by side) as variable shape, no kernel
+order (None: listed by name) and `bidirectional` True only for a ``backward`` slice (a reader
+takes a layer as bidirectional when any of its slices is).
 
 Snapshots live under their own plugin name so that TensorBoard's per-plugin sampling can keep
 thousands of small stats records while keeping only a bounded number of large snapshots.
@@ -49,11 +62,14 @@ import numpy as np
 from tensorboard.compat.proto import summary_pb2
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 
+from tensorboard_plugin_weightgates.format import axes as axis_names
 from tensorboard_plugin_weightgates.format.gate_names import NO_GATES
 
 PLUGIN_NAME = "weightgates"
 SNAPSHOT_PLUGIN_NAME = "weightgates_snapshots"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""The format versions this weightgates reads: its own, and 0.1's."""
 
 TAG_PREFIX = "weightgates"
 KINDS = ("weights", "gradients")
@@ -80,9 +96,10 @@ STAT_FIELDS = (
 )
 """Scalars of a stats record. `min`, `max`, `mean`, `std`, norms and the histogram range cover
 finite values only; `count` is every value. A unit is one index of the slice's last axis; it is
-dead when every finite value of it has ``|x| <= near_zero``. `update_size` is
-``||W_t - W_prev|| / ||W_prev||`` against the previous logged step (NaN at the first logged step
-and for gradients)."""
+dead when every finite value of it has ``|x| <= near_zero``; readers take `dead_units` as NaN
+(not applicable) where `KernelInfo.counts_dead_units` is False, whatever the record holds.
+`update_size` is ``||W_t - W_prev|| / ||W_prev||`` against the previous logged step (NaN at the
+first logged step and for gradients)."""
 
 SNAPSHOT_PLANES = ("mean", "max_abs")
 
@@ -117,7 +134,8 @@ class LayerInfo:
     `layer_type` its class (a generic ``RNN``'s cell class), `order` its depth-first position
     among the logged layers, for listing layers in model order. `direction` is ``forward`` or
     ``backward`` (`DIRECTIONS`; ``forward`` for layers without directions) and `cell` the index
-    in ``StackedRNNCells`` (None elsewhere).
+    in ``StackedRNNCells`` (None elsewhere). `bidirectional` is True for a layer with two
+    directions (``Bidirectional``), so that readers label directions only there.
     """
 
     layer: str
@@ -125,6 +143,7 @@ class LayerInfo:
     order: int
     direction: str
     cell: int | None
+    bidirectional: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,11 +152,17 @@ class KernelInfo(LayerInfo):
 
     A kernel is one variable of the layer (or one row of it, for a ``GRU(reset_after=True)``
     bias), split along its last axis into `gates` in storage order (``(None,)`` for a variable
-    without gates).
+    without gates; ``head_0``, ``head_1``... for attention heads). `kernel_order` is its
+    position among its layer's kernels in the order the layer holds its weights (None in
+    records of format version 1). `axes` names the axes of each gate's shape (`format.axes`);
+    `variable_shape` is the shape of the variable it comes from, as the framework stores it.
     """
 
     kernel: str
     gates: tuple[str | None, ...]
+    kernel_order: int | None
+    axes: tuple[str, ...]
+    variable_shape: tuple[int, ...]
 
     @property
     def key(self) -> tuple[str, int | None, str, str]:
@@ -147,6 +172,15 @@ class KernelInfo(LayerInfo):
     @property
     def gated(self) -> bool:
         return self.gates != NO_GATES
+
+    @property
+    def counts_dead_units(self) -> bool:
+        """Whether "dead units" means something here: a unit is dead when all its incoming
+        weights are near zero, so it needs a row axis of inputs. A bias (named ``bias``,
+        ``*_bias`` or ``*/bias``) and any slice with one value per unit (fewer than two axes:
+        scales, offsets, moving statistics) have none: a zero bias is normal."""
+        name = self.kernel.rsplit("/", 1)[-1]
+        return len(self.axes) >= 2 and not (name == "bias" or name.endswith("_bias"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,14 +200,16 @@ class SliceInfo(KernelInfo):
         """The content's ``slice`` object; `gate` is written too, for readers of the raw
         content (a reader checks it against `gates`)."""
         obj = {field.name: getattr(self, field.name) for field in dataclasses.fields(SliceInfo)}
-        obj["gates"] = list(self.gates)
-        obj["shape"] = list(self.shape)
+        for name in ("gates", "shape", "axes", "variable_shape"):
+            obj[name] = list(obj[name])
         obj["gate"] = self.gate
         return obj
 
     @classmethod
-    def from_json(cls, obj: Any) -> SliceInfo:
-        """Parses and checks the content's ``slice`` object (see `to_json`).
+    def from_json(cls, obj: Any, version: int = FORMAT_VERSION) -> SliceInfo:
+        """Parses and checks a content's ``slice`` object of format `version`
+        (`READABLE_VERSIONS`, see `to_json`); fields that version 1 lacks get the defaults of
+        the module docstring.
 
         Raises:
           FormatError: a field is missing, of the wrong JSON type or out of range, or `gate`
@@ -187,7 +223,7 @@ class SliceInfo(KernelInfo):
         if gates != NO_GATES and not shape:
             raise FormatError(f"{what}: a slice of gates {list(gates)} needs an axis to split")
         cell = _field(obj, "cell", what)
-        info = cls(
+        common: dict[str, Any] = dict(
             layer=_text(_field(obj, "layer", what), "layer", what),
             layer_type=_text(_field(obj, "layer_type", what), "layer_type", what),
             order=_integer(_field(obj, "order", what), "order", what),
@@ -200,11 +236,18 @@ class SliceInfo(KernelInfo):
             ),
             shape=shape,
         )
+        added = _version_1_defaults(common) if version == 1 else _added_in_version_2(obj, what)
+        info = cls(**common, **added)
         gate = _field(obj, "gate", what)
         if gate != info.gate:
             raise FormatError(
                 f"{what}: gate {_show(gate)} is not entry {info.gate_index} of gates "
                 f"{_show(list(info.gates))}"
+            )
+        if len(info.axes) != len(info.shape):
+            raise FormatError(
+                f"malformed slice description: axes {list(info.axes)} do not name the "
+                f"{len(info.shape)} axes of shape {list(info.shape)}"
             )
         return info
 
@@ -213,6 +256,36 @@ class SliceInfo(KernelInfo):
         return SliceInfo(
             **{field.name: getattr(self, field.name) for field in dataclasses.fields(SliceInfo)}
         )
+
+
+def _added_in_version_2(obj: dict[str, Any], what: str) -> dict[str, Any]:
+    """The slice fields of format version 2 that version 1 lacks, parsed from `obj`."""
+    bidirectional = _field(obj, "bidirectional", what)
+    if not isinstance(bidirectional, bool):
+        raise FormatError(
+            f"{what}: bidirectional must be true or false, got {_show(bidirectional)}"
+        )
+    axes = _array(_field(obj, "axes", what), "axes", what)
+    return dict(
+        bidirectional=bidirectional,
+        kernel_order=_integer(_field(obj, "kernel_order", what), "kernel_order", what),
+        axes=tuple(_text(axis, "axes", what) for axis in axes),
+        variable_shape=_shape(_field(obj, "variable_shape", what), "variable_shape", what),
+    )
+
+
+def _version_1_defaults(common: dict[str, Any]) -> dict[str, Any]:
+    """What a slice of format version 1 is taken to have instead of the fields of version 2."""
+    shape, gates, kernel = common["shape"], common["gates"], common["kernel"]
+    variable_shape = shape[:-1] + (shape[-1] * len(gates),) if shape else ()
+    if kernel in ("input_bias", "recurrent_bias") and len(shape) == 1:
+        variable_shape = (2, *variable_shape)  # a row of a GRU(reset_after=True) bias
+    return dict(
+        bidirectional=common["direction"] == "backward",
+        kernel_order=None,
+        axes=axis_names.kernel_axes(kernel, len(shape), {common["layer_type"]}),
+        variable_shape=variable_shape,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,8 +372,9 @@ def create_snapshot_metadata(
 def create_histogram_metadata(info: SliceInfo, kind: str) -> summary_pb2.SummaryMetadata:
     metadata = histogram_metadata.create_summary_metadata(
         display_name=histogram_tag(info, kind),
-        description=f"{kind} of {info.layer_type} {info.layer}, {info.direction} "
-        f"{info.kernel}, gate {info.gate} (written by weightgates)",
+        description=f"{kind} of {info.layer_type} {info.layer}, "
+        f"{f'{info.direction} ' if info.bidirectional else ''}{info.kernel}, gate {info.gate} "
+        "(written by weightgates)",
     )
     metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
     return metadata
@@ -320,11 +394,12 @@ def _load_content(content: bytes, record: str) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise FormatError("summary content is not a JSON object")
     version = obj.get("version")
-    if type(version) is not int or version != FORMAT_VERSION:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         newer = type(version) is int and version > FORMAT_VERSION
         raise FormatError(
             f"format version {_show(version)} is not supported (this weightgates reads "
-            f"version {FORMAT_VERSION})" + ("; upgrade tensorboard-plugin-weightgates" * newer)
+            f"versions {', '.join(map(str, READABLE_VERSIONS))})"
+            + ("; upgrade tensorboard-plugin-weightgates" * newer)
         )
     if obj.get("record") != record:
         raise FormatError(f"expected a {record} record, got {_show(obj.get('record'))}")
@@ -344,7 +419,7 @@ def parse_stats_content(content: bytes) -> StatsContent:
     obj = _load_content(content, RECORD_STATS)
     what = "malformed stats content"
     return StatsContent(
-        info=SliceInfo.from_json(_field(obj, "slice", what)),
+        info=SliceInfo.from_json(_field(obj, "slice", what), obj["version"]),
         kind=obj["kind"],
         bins=_integer(_field(obj, "bins", what), "bins", what, minimum=1, maximum=MAX_BINS),
         near_zero=_number(_field(obj, "near_zero", what), "near_zero", what),
@@ -361,7 +436,7 @@ def parse_snapshot_content(content: bytes) -> SnapshotContent:
     """
     obj = _load_content(content, RECORD_SNAPSHOT)
     what = "malformed snapshot content"
-    info = SliceInfo.from_json(_field(obj, "slice", what))
+    info = SliceInfo.from_json(_field(obj, "slice", what), obj["version"])
     max_cells = _integer(_field(obj, "max_cells", what), "max_cells", what, minimum=1)
     sides = _array(_field(obj, "block", what), "block", what)
     if len(sides) != 2:

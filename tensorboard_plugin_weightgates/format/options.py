@@ -21,6 +21,9 @@ DEFAULT_BINS = 30
 DEFAULT_SNAPSHOT_MAX_CELLS = 128 * 128
 DEFAULT_NEAR_ZERO = 1e-3
 DEFAULT_GRADIENT_NEAR_ZERO = 1e-8
+DEFAULT_WRITE_HISTOGRAMS = False
+"""TensorBoard histograms are opt-in: the Weight Gates tab reads its histograms from the
+statistics records, and the copies for TensorBoard's Time Series tab about double a run's size."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,13 +33,15 @@ class LogOptions:
 
     `near_zero` is the |x| at or below which a weight counts as zero (sparsity, dead units), and
     `gradient_near_zero` the same for gradients, which are orders of magnitude smaller.
+    `write_histograms` also writes each gate's buckets as a TensorBoard histogram, for its Time
+    Series tab (`DEFAULT_WRITE_HISTOGRAMS`).
     """
 
     histogram_bins: int = DEFAULT_BINS
     near_zero: float = DEFAULT_NEAR_ZERO
     gradient_near_zero: float = DEFAULT_GRADIENT_NEAR_ZERO
     snapshot_max_cells: int = DEFAULT_SNAPSHOT_MAX_CELLS
-    write_histograms: bool = True
+    write_histograms: bool = DEFAULT_WRITE_HISTOGRAMS
 
     def __post_init__(self):
         validate_options(self)

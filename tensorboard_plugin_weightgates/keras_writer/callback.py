@@ -74,7 +74,9 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         statistics untouched), at the cost of one forward and backward pass.
       histogram_bins: number of equal-width buckets per gate histogram.
       write_histograms: also write each gate as a standard TensorBoard histogram (tags under
-        `weightgates/`), for TensorBoard's own Time Series tab.
+        `weightgates/`), for TensorBoard's own Time Series tab. Off by default: the Weight
+        Gates tab draws its histograms from the statistics records, and these copies about
+        double a run's size and add a card per gate and kind to Time Series.
       near_zero: |w| at or below which a weight counts as zero (sparsity, dead units).
       gradient_near_zero: the same for gradients.
       snapshot_max_cells: the most cells one gate's snapshot keeps.
@@ -88,7 +90,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         layers: Sequence[Any] | None = None,
         gradients: str | tuple | None = None,
         histogram_bins: int = log_options.DEFAULT_BINS,
-        write_histograms: bool = True,
+        write_histograms: bool = log_options.DEFAULT_WRITE_HISTOGRAMS,
         near_zero: float = log_options.DEFAULT_NEAR_ZERO,
         gradient_near_zero: float = log_options.DEFAULT_GRADIENT_NEAR_ZERO,
         snapshot_max_cells: int = log_options.DEFAULT_SNAPSHOT_MAX_CELLS,

@@ -44,7 +44,8 @@ def log_weights(
       step: the global step (for example `optimizer.iterations`).
       writer: a `tf.summary` writer, e.g. `tf.summary.create_file_writer("logs/run1/train")`;
         it flushes on its own schedule, or call `writer.flush()`.
-      snapshot: also write the values, block-reduced, for the heatmaps.
+      snapshot: also write the values, block-reduced, for the heatmaps (pass
+        ``snapshot=step % 100 == 0`` to keep them rarer than the statistics).
       **options: `layers`, and the fields of `LogOptions` (`histogram_bins`, `near_zero`,
         `gradient_near_zero`, `snapshot_max_cells`, `write_histograms`).
 
@@ -65,13 +66,15 @@ def log_gradients(
     grads_and_vars: Iterable[tuple[Any, Any]],
     step: int,
     writer: tf.summary.SummaryWriter,
-    snapshot: bool = False,
+    snapshot: bool = True,
     **options: Any,
 ) -> None:
     """Logs (gradient, variable) pairs from any training loop, split per gate like the weights.
 
     Variables must be `model`'s own variable objects (as in `model.trainable_variables`);
-    pairs of other variables are ignored.
+    pairs of other variables are ignored. `snapshot` (True by default, as for `log_weights`)
+    also writes the gradients, block-reduced, for the heatmaps; other arguments are those of
+    `log_weights`.
 
     Example:
     ```python

@@ -16,6 +16,35 @@ the k-th gate, ``w = shape[-1] // len(gates)``. A ``GRU(reset_after=True)`` bias
 (inside the reset gate's product for the candidate), so the rows are separate kernels named
 ``input_bias`` and ``recurrent_bias``.
 
+Attention heads
+---------------
+``MultiHeadAttention`` (Keras 3 and tf-keras) and Keras 3's ``GroupQueryAttention`` hold one
+block per head in each projection, so each projection is split per head, gates ``head_0``,
+``head_1``... (`format.gate_names.head_names`); kernel names stay the variables' names:
+
+* ``query/kernel``, ``key/kernel``, ``value/kernel`` ``[d_model, heads, head_dim]``: head h is
+  ``kernel[:, h, :]``, a ``[d_model, head_dim]`` slice (axes ``input, head_dim``); the kernel is
+  viewed as ``[d_model, heads * head_dim]``, head-major.
+* their biases ``[heads, head_dim]``: head h is ``bias[h]`` (axis ``head_dim``); the kernel is
+  viewed as ``[heads * head_dim]``.
+* ``attention_output/kernel`` ``[heads, head_dim, d_out]``: head h is ``kernel[h]``
+  transposed, ``[d_out, head_dim]`` (axes ``output, head_dim``): a row is an output unit, a
+  column a component of the head, as in the other projections. The kernel is viewed as
+  ``[d_out, heads * head_dim]``. ``attention_output/bias`` is not split.
+
+In ``GroupQueryAttention`` the query, output (and ``gate``, with ``use_gate``) kernels have one
+head per query head, the key and value kernels one per key-value head. Each view keeps the heads
+as equal contiguous blocks of its last axis, as the gates of a recurrent kernel, so the
+statistics treat a head as they treat a gate: a head's *units* are its ``head_dim`` components.
+
+Views
+-----
+A `GateSlice` reads its gate from a value of the whole variable with `GateSlice.select`, and
+every writer reads the whole kernel with `GateSlice.select_kernel` (each through a `View`: an
+index, then an optional transposition and reshape), never by indexing on its own, so that
+these layouts are said once, here. `metadata.KernelInfo.axes` names the axes of each gate's view
+(`format.axes`), and `variable_shape` keeps the variable's own shape.
+
 Layer kinds are recognised by the class names in the layer's MRO, not with ``isinstance``: the
 same code then serves Keras 3 and tf-keras (``TF_USE_LEGACY_KERAS=1``), and this module never
 imports either. The gate names themselves are `format.gate_names`, shared with the readers.
@@ -29,13 +58,61 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
-from tensorboard_plugin_weightgates.format import metadata
-from tensorboard_plugin_weightgates.format.gate_names import GRU_GATES, LSTM_GATES, NO_GATES
+from tensorboard_plugin_weightgates.format import axes, metadata
+from tensorboard_plugin_weightgates.format.gate_names import (
+    GRU_GATES,
+    LSTM_GATES,
+    NO_GATES,
+    head_names,
+)
 from tensorboard_plugin_weightgates.keras_writer import compat
 
 _RECURRENT_KERNELS = ("kernel", "recurrent_kernel", "bias")
 _GRU_BIAS_ROWS = ("input_bias", "recurrent_bias")
+_ATTENTION_TYPES = {"MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention"}
+_HEAD_PROJECTIONS = ("query", "key", "value", "gate")
+"""Sublayers of an attention layer whose kernel is ``[d_model, heads, head_dim]`` and bias
+``[heads, head_dim]`` (``gate``: ``GroupQueryAttention(use_gate=True)``)."""
+_OUTPUT_PROJECTION = "attention_output"
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """How a slice or a whole kernel is read from a value of its variable: `index` (a
+    NumPy-style index of ints, slices and ``Ellipsis``), then the axes reordered by
+    `permutation` (None: kept), then reshaped to `shape` (None: kept).
+
+    Reads the same on a NumPy array (with NumPy, on the host) and on a tensor or variable (with
+    TensorFlow, also inside ``tf.function``, on the device that holds it).
+    """
+
+    index: tuple
+    permutation: tuple[int, ...] | None = None
+    shape: tuple[int, ...] | None = None
+
+    def __call__(self, whole: Any) -> Any:
+        part = whole[self.index]
+        host = isinstance(part, np.ndarray)
+        if self.permutation is not None:
+            part = (
+                np.transpose(part, self.permutation)
+                if host
+                else tf.transpose(part, self.permutation)
+            )
+        if self.shape is not None:
+            part = np.reshape(part, self.shape) if host else tf.reshape(part, self.shape)
+        return part
+
+    def shape_of(self, shape: Sequence[int]) -> tuple[int, ...]:
+        """The shape of this view of a variable of `shape`, found without reading it."""
+        if self.shape is not None:
+            return tuple(self.shape)
+        indexed = np.broadcast_to(np.empty((), dtype=bool), tuple(shape))[self.index].shape
+        if self.permutation is None:
+            return tuple(indexed)
+        return tuple(indexed[axis] for axis in self.permutation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,12 +120,13 @@ class GateSlice(metadata.SliceInfo):
     """One gate of one kernel of one layer (its identity, `metadata.SliceInfo`), and where its
     values live.
 
-    `index` is a NumPy-style index, made of ints, slices and ``Ellipsis`` only, that selects this
-    slice from the whole variable: ``(Ellipsis, slice(16, 32))`` for the second gate of a
-    16-unit LSTM kernel, ``(1, slice(0, 8))`` for the update gate of a GRU's recurrent bias row,
-    ``(Ellipsis,)`` for a variable that is not split. It reads the same on a NumPy array, a
-    ``tf.Tensor`` and (also inside ``tf.function``) on the variable itself, so stats code can
-    compute ``variable[index]`` or ``gradient[index]`` without knowing the layer.
+    `view` selects this slice from the whole variable: for a recurrent gate an index alone,
+    ``(Ellipsis, slice(16, 32))`` for the second gate of a 16-unit LSTM kernel,
+    ``(1, slice(0, 8))`` for the update gate of a GRU's recurrent bias row, ``(Ellipsis,)`` for a
+    variable that is not split; for an attention head an index and, for the output kernel, a
+    transposition (see the module docstring). `kernel_view` selects the whole kernel, every gate
+    side by side on its last axis, so stats code can compute per-gate statistics of
+    ``kernel_view(variable)`` or ``kernel_view(gradient)`` without knowing the layer.
 
     `layer` is the layer's path in the model ("/"-joined names of the nested models below the
     root, then the layer's name, as Keras 3's ``layer.path``); wrappers (``Bidirectional``,
@@ -56,13 +134,20 @@ class GateSlice(metadata.SliceInfo):
     slice lives. `order` is the layer's depth-first position among the layers that
     `split_model` logged.
 
-    Slices compare and hash by their identity (`index` follows from it, and slice objects are
+    Slices compare and hash by their identity (the views follow from it, and slice objects are
     not hashable before Python 3.12), so they can key dicts.
     """
 
     trainable: bool
     variable: Any = dataclasses.field(compare=False, repr=False)
-    index: tuple = dataclasses.field(compare=False)
+    view: View = dataclasses.field(compare=False)
+    kernel_view: View = dataclasses.field(compare=False, repr=False)
+
+    @property
+    def index(self) -> tuple:
+        """The index of the variable's entries that this slice holds (before any
+        transposition of `view`)."""
+        return self.view.index
 
     @property
     def values(self) -> np.ndarray:
@@ -72,9 +157,14 @@ class GateSlice(metadata.SliceInfo):
     def select(self, whole: Any) -> Any:
         """This slice of `whole`, a value of the whole variable (the variable itself, its
         gradient, a tensor or an array; also inside ``tf.function``). Writers select through
-        here rather than indexing, so that a layout needing more than an index has one place
-        to say so."""
-        return whole[self.index]
+        here rather than indexing, so that a layout needing more than an index (an attention
+        output kernel's heads) is said in one place."""
+        return self.view(whole)
+
+    def select_kernel(self, whole: Any) -> Any:
+        """The whole kernel this slice belongs to, every gate side by side on the last axis in
+        gate order, from a value of the whole variable (`kernel_view`)."""
+        return self.kernel_view(whole)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,40 +272,106 @@ def _relative_names(obj: Any) -> dict[int, str]:
 
 
 def _gate_slices(
-    kernel: str, variable: Any, gates: tuple[str | None, ...], row: int | None, **common: Any
+    kernel: str,
+    variable: Any,
+    gates: tuple[str | None, ...],
+    row: int | None,
+    layer_types: set[str],
+    **common: Any,
 ) -> list[GateSlice]:
     """Cuts `variable` (or one `row` of it) into `gates` equal ranges of its last axis."""
     if gates == NO_GATES:
-        ranges: list[tuple] = [(Ellipsis,)]
-    else:
-        size = int(variable.shape[-1])
-        if size % len(gates):
-            raise ValueError(
-                f"{common['layer']}: {kernel} has {size} columns, which do not split into "
-                f"{len(gates)} equal gates {gates}; this layer's layout is not supported"
-            )
-        width = size // len(gates)
-        lead = Ellipsis if row is None else row
-        ranges = [(lead, slice(k * width, (k + 1) * width)) for k in range(len(gates))]
-    return [
-        GateSlice(
-            kernel=kernel,
-            gates=gates,
-            gate_index=k,
-            shape=_indexed_shape(variable, index),
-            trainable=bool(variable.trainable),
-            variable=variable,
-            index=index,
-            **common,
+        whole = View((Ellipsis,))
+        return _slices(kernel, variable, gates, [whole], whole, layer_types, None, **common)
+    size = _shape(variable)[-1]
+    if size % len(gates):
+        raise ValueError(
+            f"{common['layer']}: {kernel} has {size} columns, which do not split into "
+            f"{len(gates)} equal gates {gates}; this layer's layout is not supported"
         )
-        for k, index in enumerate(ranges)
-    ]
+    width = size // len(gates)
+    lead = Ellipsis if row is None else row
+    views = [View((lead, slice(k * width, (k + 1) * width))) for k in range(len(gates))]
+    kernel_view = View((lead, slice(0, size)))
+    return _slices(kernel, variable, gates, views, kernel_view, layer_types, None, **common)
 
 
-def _indexed_shape(variable: Any, index: tuple) -> tuple[int, ...]:
-    """Shape of ``variable[index]``, found without reading the variable."""
-    shape = tuple(int(d) for d in variable.shape)
-    return np.broadcast_to(np.empty((), dtype=bool), shape)[index].shape
+def _slices(
+    kernel: str,
+    variable: Any,
+    gates: tuple[str | None, ...],
+    views: Sequence[View],
+    kernel_view: View,
+    layer_types: set[str],
+    names: tuple[str, ...] | None,
+    **common: Any,
+) -> list[GateSlice]:
+    """One slice per gate and view; axes `names`, or (None) those `axes.kernel_axes` gives.
+    `kernel_order` is set by `_split`, which sees the whole layer."""
+    variable_shape = _shape(variable)
+    pieces = []
+    for k, view in enumerate(views):
+        shape = view.shape_of(variable_shape)
+        pieces.append(
+            GateSlice(
+                kernel=kernel,
+                gates=gates,
+                kernel_order=0,
+                axes=axes.kernel_axes(kernel, len(shape), layer_types) if names is None else names,
+                variable_shape=variable_shape,
+                gate_index=k,
+                shape=shape,
+                trainable=bool(variable.trainable),
+                variable=variable,
+                view=view,
+                kernel_view=kernel_view,
+                **common,
+            )
+        )
+    return pieces
+
+
+def _shape(variable: Any) -> tuple[int, ...]:
+    return tuple(int(d) for d in variable.shape)
+
+
+def _attention_slices(
+    name: str, variable: Any, layer_types: set[str], **common: Any
+) -> list[GateSlice]:
+    """The slices of one variable of an attention layer: per head for the query, key, value
+    (and gate) projections and the output kernel, whole otherwise (see the module docstring).
+    A variable of another shape than Keras gives these (a subclass's own) is one slice."""
+    projection, _, role = name.rpartition("/")
+    shape = _shape(variable)
+    if projection in _HEAD_PROJECTIONS and role == "kernel" and len(shape) == 3:
+        d_model, heads, head_dim = shape
+        views = [View((slice(None), h)) for h in range(heads)]
+        kernel_view = View((Ellipsis,), shape=(d_model, heads * head_dim))
+        names: tuple[str, ...] = (axes.INPUT, axes.HEAD_DIM)
+    elif projection in _HEAD_PROJECTIONS and role == "bias" and len(shape) == 2:
+        heads, head_dim = shape
+        views = [View((h,)) for h in range(heads)]
+        kernel_view = View((Ellipsis,), shape=(heads * head_dim,))
+        names = (axes.HEAD_DIM,)
+    elif projection == _OUTPUT_PROJECTION and role == "kernel" and len(shape) >= 3:
+        heads, head_dim, *out = shape
+        views = [View((h,), permutation=(*range(1, len(out) + 1), 0)) for h in range(heads)]
+        kernel_view = View(
+            (Ellipsis,),
+            permutation=(*range(2, len(out) + 2), 0, 1),
+            shape=(*out, heads * head_dim),
+        )
+        names = (*axes.outputs(len(out)), axes.HEAD_DIM)
+    else:
+        whole = View((Ellipsis,))
+        output_bias = projection == _OUTPUT_PROJECTION and role == "bias" and len(shape) > 0
+        names_of_whole = axes.outputs(len(shape)) if output_bias else None
+        return _slices(
+            name, variable, NO_GATES, [whole], whole, layer_types, names_of_whole, **common
+        )
+    return _slices(
+        name, variable, head_names(heads), views, kernel_view, layer_types, names, **common
+    )
 
 
 def _slices_by_variable(
@@ -224,7 +380,8 @@ def _slices_by_variable(
     """Slices of each of `obj`'s variables, keyed by the variable's ``id``.
 
     With `gates` (a recurrent cell), its ``kernel``, ``recurrent_kernel`` and ``bias`` are split
-    per gate; any other variable (a peephole, a wrapper's own weight) is one slice.
+    per gate; an attention layer's projections are split per head; any other variable (a
+    peephole, a wrapper's own weight) is one slice.
     """
     roles = {}
     if gates is not None:
@@ -233,51 +390,55 @@ def _slices_by_variable(
             if variable is not None:
                 roles[id(variable)] = attr
     names = _relative_names(obj)
+    layer_types = _class_names(obj)
+    attention = bool(layer_types & _ATTENTION_TYPES)
     slices = {}
     for variable in obj.weights:
         role = roles.get(id(variable))
-        if role is None or gates is None:
-            pieces = _gate_slices(names[id(variable)], variable, NO_GATES, None, **common)
+        name = names[id(variable)]
+        if attention:
+            pieces = _attention_slices(name, variable, layer_types, **common)
+        elif role is None or gates is None:
+            pieces = _gate_slices(name, variable, NO_GATES, None, layer_types, **common)
         elif role == "bias" and len(variable.shape) == 2:
             pieces = [
                 piece
                 for row, kernel in enumerate(_GRU_BIAS_ROWS)
-                for piece in _gate_slices(kernel, variable, gates, row, **common)
+                for piece in _gate_slices(kernel, variable, gates, row, layer_types, **common)
             ]
         else:
-            pieces = _gate_slices(role, variable, gates, None, **common)
+            pieces = _gate_slices(role, variable, gates, None, layer_types, **common)
         slices[id(variable)] = pieces
     return slices
 
 
 def _split(layer: Any, path: str, order: int) -> list[GateSlice]:
-    """All slices of one logged layer, in the order of ``layer.weights``.
+    """All slices of one logged layer, in the order of ``layer.weights``, each kernel numbered
+    in that order (`metadata.KernelInfo.kernel_order`).
 
     Variables that the unwrapped units do not own (a wrapper's own weights, if any) are still
     logged, named relative to the layer, so every weight of the layer appears exactly once.
     """
+    common = dict(layer=path, order=order, bidirectional="Bidirectional" in _class_names(layer))
     by_variable = _slices_by_variable(
-        layer,
-        None,
-        layer=path,
-        layer_type=type(layer).__name__,
-        order=order,
-        direction="forward",
-        cell=None,
+        layer, None, layer_type=type(layer).__name__, direction="forward", cell=None, **common
     )
     for unit in _units(layer):
         by_variable.update(
             _slices_by_variable(
                 unit.obj,
                 _cell_gates(unit.obj),
-                layer=path,
                 layer_type=unit.layer_type,
-                order=order,
                 direction=unit.direction,
                 cell=unit.cell,
+                **common,
             )
         )
-    return [piece for variable in layer.weights for piece in by_variable[id(variable)]]
+    pieces = [piece for variable in layer.weights for piece in by_variable[id(variable)]]
+    positions: dict[tuple, int] = {}
+    for piece in pieces:
+        positions.setdefault(piece.key, len(positions))
+    return [dataclasses.replace(piece, kernel_order=positions[piece.key]) for piece in pieces]
 
 
 def split_layer(layer: Any) -> list[GateSlice]:

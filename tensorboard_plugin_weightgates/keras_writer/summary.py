@@ -30,12 +30,12 @@ from tensorboard_plugin_weightgates.keras_writer import gates, stats
 class KernelGroup:
     """All gate slices of one kernel: the unit that statistics are computed for in one go.
 
-    `index` selects the whole kernel (every gate) from the variable, so per-gate statistics
-    are one vectorised computation over the kernel's last axis.
+    `select` gives the whole kernel (every gate side by side on its last axis, as
+    `gates.GateSlice.kernel_view` lays it out), so per-gate statistics are one vectorised
+    computation over the kernel's last axis.
     """
 
     slices: tuple[gates.GateSlice, ...]
-    index: tuple
 
     @property
     def variable(self) -> Any:
@@ -44,7 +44,7 @@ class KernelGroup:
     def select(self, whole: Any) -> Any:
         """The kernel (every gate) of `whole`, a value of the whole variable, as
         `gates.GateSlice.select` selects one gate."""
-        return whole[self.index]
+        return self.slices[0].select_kernel(whole)
 
     @property
     def trainable(self) -> bool:
@@ -64,18 +64,8 @@ def group_kernels(slices: Iterable[gates.GateSlice]) -> list[KernelGroup]:
                 f"kernel {members[0].kernel!r} of layer {members[0].layer!r} has "
                 f"{len(members)} slices for gates {members[0].gates}"
             )
-        groups.append(KernelGroup(slices=tuple(members), index=_kernel_index(members)))
+        groups.append(KernelGroup(slices=tuple(members)))
     return groups
-
-
-def _kernel_index(members: Sequence[gates.GateSlice]) -> tuple:
-    """Index of the whole kernel: the gates' common prefix, and their span on the last axis."""
-    if len(members) == 1:
-        return tuple(members[0].index)
-    first, last = members[0].index, members[-1].index
-    if not (isinstance(first[-1], slice) and isinstance(last[-1], slice)):
-        raise ValueError(f"gate index {first!r} does not end with a slice of the last axis")
-    return tuple(first[:-1]) + (slice(first[-1].start, last[-1].stop),)
 
 
 class GateLogger:

@@ -1,7 +1,7 @@
 // Client of the weightgates HTTP API (docs/http-api.md): the only module that knows routes,
 // parameters and the binary snapshot format.
 
-export const API_VERSION = 1;
+export const API_VERSION = 2;
 
 /** A failed request: `message` is the server's `{"error": ...}` text when it sent one. */
 export class ApiError extends Error {
