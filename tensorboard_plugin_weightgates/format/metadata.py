@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Union
 
 import numpy as np
@@ -532,18 +532,16 @@ class ActivationInfo(LayerInfo):
             if not isinstance(obj, dict):
                 raise TypeError("not a JSON object")
             info = cls(
-                layer=_text_field(obj["layer"]),
-                layer_type=_text_field(obj["layer_type"]),
-                order=_int_field(obj["order"], 0, 2**31),
-                direction=_text_field(obj["direction"]),
-                cell=None if obj["cell"] is None else _int_field(obj["cell"], 0, 2**31),
-                names=tuple(_text_field(n) for n in _list_field(obj["names"])),
-                saturations=tuple(
-                    None if s is None else _text_field(s) for s in _list_field(obj["saturations"])
-                ),
-                units=_int_field(obj["units"], 1, _MAX_UNITS),
-                spatial=tuple(_int_field(d, 1, _MAX_UNITS) for d in _list_field(obj["spatial"])),
-                timesteps=_int_field(obj["timesteps"], 1, _MAX_TIMESTEPS),
+                layer=_field(obj, "layer", _text_field),
+                layer_type=_field(obj, "layer_type", _text_field),
+                order=_field(obj, "order", _int_field, 0, 2**31),
+                direction=_field(obj, "direction", _text_field),
+                cell=_field(obj, "cell", _optional_int_field, 0, 2**31),
+                names=tuple(_field(obj, "names", _list_of, _text_field)),
+                saturations=tuple(_field(obj, "saturations", _list_of, _optional_text_field)),
+                units=_field(obj, "units", _int_field, 1, _MAX_UNITS),
+                spatial=tuple(_field(obj, "spatial", _list_of, _int_field, 1, _MAX_UNITS)),
+                timesteps=_field(obj, "timesteps", _int_field, 1, _MAX_TIMESTEPS),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise FormatError(f"malformed activation layer description: {error!r}") from error
@@ -569,6 +567,28 @@ def _activation_info_problem(info: ActivationInfo) -> str | None:
     if rows * cols > 2**40:
         return f"a map of {rows} x {cols} values"
     return None
+
+
+def _field(obj: dict[str, Any], name: str, check: Callable[..., Any], *args: Any) -> Any:
+    """``check(obj[name], *args)``, its errors naming the field."""
+    if name not in obj:
+        raise KeyError(f"no field {name!r}")
+    try:
+        return check(obj[name], *args)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"field {name!r}: {error}") from None
+
+
+def _list_of(value: Any, check: Callable[..., Any], *args: Any) -> list:
+    return [check(item, *args) for item in _list_field(value)]
+
+
+def _optional_text_field(value: Any) -> str | None:
+    return None if value is None else _text_field(value)
+
+
+def _optional_int_field(value: Any, low: int, high: int) -> int | None:
+    return None if value is None else _int_field(value, low, high)
 
 
 def _text_field(value: Any) -> str:
@@ -766,7 +786,7 @@ def parse_activation_content(content: bytes) -> ActivationContent:
 
 
 def _stats_content(obj: dict[str, Any], info: ActivationInfo) -> ActivationStatsContent:
-    name = _text_field(obj["name"])
+    name = _field(obj, "name", _text_field)
     if name not in info.names:
         raise ValueError(f"name {name!r} is not one of {list(info.names)}")
     saturation = obj["saturation"]
@@ -781,27 +801,33 @@ def _stats_content(obj: dict[str, Any], info: ActivationInfo) -> ActivationStats
     elif info.saturation(name) is not None:
         raise ValueError(f"no saturation for {name!r}, whose type is {info.saturation(name)!r}")
     return ActivationStatsContent(
-        info=info, name=name, bins=_int_field(obj["bins"], 1, _MAX_BINS), thresholds=thresholds
+        info=info,
+        name=name,
+        bins=_field(obj, "bins", _int_field, 1, _MAX_BINS),
+        thresholds=thresholds,
     )
 
 
 def _map_content(obj: dict[str, Any], info: ActivationInfo, record: str) -> ActivationMapContent:
     name = None
     if record == RECORD_ACTIVATION_MAP:
-        name = _text_field(obj["name"])
+        name = _field(obj, "name", _text_field)
         if name not in (*info.names, HIDDEN_STATE_GRADIENT):
             raise ValueError(f"name {name!r} is not one of {[*info.names, HIDDEN_STATE_GRADIENT]}")
-    block = _list_field(obj["block"])
-    if len(block) != 2:
-        raise ValueError(f"block {block!r} is not [rows, cols]")
-    rows, cols = info.map_shape
     return ActivationMapContent(
         info=info,
         name=name,
-        sample=_int_field(obj["sample"], 0, 2**31),
-        max_cells=_int_field(obj["max_cells"], 1, 2**40),
-        block=(_int_field(block[0], 1, max(rows, 1)), _int_field(block[1], 1, max(cols, 1))),
+        sample=_field(obj, "sample", _int_field, 0, 2**31),
+        max_cells=_field(obj, "max_cells", _int_field, 1, 2**40),
+        block=_field(obj, "block", _block_field, *info.map_shape),
     )
+
+
+def _block_field(value: Any, rows: int, cols: int) -> tuple[int, int]:
+    items = _list_field(value)
+    if len(items) != 2:
+        raise ValueError(f"{items!r} is not [rows, cols]")
+    return _int_field(items[0], 1, rows), _int_field(items[1], 1, cols)
 
 
 def parse_activation_stats_series(
