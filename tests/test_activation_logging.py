@@ -488,3 +488,33 @@ def test_the_callback_logs_activations_at_statistics_and_snapshot_steps(tmp_path
     maps = reader.read_activation_maps(provider, CTX, "", entry.group)
     assert maps.sample == 2 and maps.values.shape[2:] == (2, TIME)
     np.testing.assert_array_equal(maps.valid, mask[2].astype(np.float32))
+
+
+def test_conv_lstm_statistics_and_maps_cover_every_spatial_position(tmp_path):
+    keras.utils.set_random_seed(6)
+    inputs = keras.Input((3, 5, 2))
+    conv = layers.ConvLSTM1D(
+        2, 3, padding="same", return_sequences=True, recurrent_activation="sigmoid", name="conv"
+    )
+    model = keras.Model(inputs, conv(inputs))
+    x = np.random.default_rng(6).normal(size=(2, 3, 5, 2)).astype(np.float32)
+    writer = tf.summary.create_file_writer(str(tmp_path / "conv"))
+
+    log_activations(model, x, 0, writer, snapshot_max_cells=6)
+    writer.close()
+
+    provider = multiplexer_provider(str(tmp_path))
+    group = reader.list_activations(provider, CTX, "").group("conv", ("conv", None, "forward"))
+    assert (group.info.units, group.info.spatial, group.info.timesteps) == (2, (5,), 3)
+    values = gate_activations(conv, x)
+    stats = reader.read_activation_stats(provider, CTX, "", group)
+    for entry in stats.names:
+        kept = values[("forward", None, entry.name)].reshape(-1, 2)
+        _assert_counts(entry, 0, kept)
+    maps = reader.read_activation_maps(provider, CTX, "", group)
+    forget = values[("forward", None, "forget")][0]  # [time, spatial, units]
+    matrix = forget.transpose(1, 2, 0).reshape(10, 3)
+    assert maps.block == snapshot.snapshot_block((10, 3), 6)
+    np.testing.assert_allclose(
+        maps.values[maps.names.index("forget")], snapshot.reduce_snapshot(matrix, 6), rtol=1e-5
+    )

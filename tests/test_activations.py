@@ -289,3 +289,21 @@ def test_the_package_resolves_activations_lazily():
 
     assert module.gate_activations is gate_activations
     assert module.log_activations is tensorboard_plugin_weightgates.log_activations
+
+
+@pytest.mark.parametrize("max_cells", [35, 12, 6, 1])
+def test_maps_are_block_reduced_on_the_device_as_snapshots_are(max_cells):
+    from tensorboard_plugin_weightgates.format import snapshot
+    from tensorboard_plugin_weightgates.keras_writer import activation_stats
+
+    values = np.random.default_rng(7).normal(size=(2, 7, 5)).astype(np.float32)
+    values[0, 0, 0] = np.nan
+    values[0, 6, 4] = np.inf
+    values[1, 3, 1], values[1, 3, 2] = np.inf, -np.inf
+    block = snapshot.snapshot_block((7, 5), max_cells)
+
+    reduced = np.asarray(activation_stats.reduce_blocks(tf.constant(values), block))
+
+    for name in range(2):
+        expected = snapshot.reduce_snapshot(values[name], max_cells)
+        np.testing.assert_allclose(reduced[name], expected, rtol=1e-6, equal_nan=True)

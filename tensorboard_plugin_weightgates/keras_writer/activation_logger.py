@@ -110,12 +110,9 @@ def check_activation_sample(sample: Any, probe: tuple | None) -> int:
     return int(sample)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Pass:
-    """A compiled probe pass: which layers it recomputes and what it returns."""
-
-    function: Any
-    layers: tuple[recurrence.RecurrentLayer, ...]
+_STATS, _GRADIENTS, _MAPS = range(3)
+"""Columns of the pass's `describe` flags: whether a layer's statistics, gradient and map
+records still need their metadata (their first write)."""
 
 
 class ActivationLogger:
@@ -153,9 +150,8 @@ class ActivationLogger:
             )
         self._excluded: set[str] = set()
         self._failed = False
-        self._passes: dict[tuple, _Pass] = {}
-        self._described: set[str] = set()
-        self._shapes: dict[str, tuple[int, ...]] = {}
+        self._passes: dict[tuple, Any] = {}
+        self._described: set[tuple[str, int]] = set()
 
     @property
     def model(self) -> Any:
@@ -183,7 +179,7 @@ class ActivationLogger:
         if self._failed or not (statistics or maps) or not self.active_layers:
             return
         try:
-            self._log(step, x, y, sample_weight, statistics, maps, gradients)
+            self._log(step, _arguments(x, y, sample_weight), statistics, maps, gradients)
         except Exception as error:  # A logging failure must never stop training.
             self._failed = True
             warnings.warn(
@@ -192,64 +188,71 @@ class ActivationLogger:
                 stacklevel=3,
             )
 
-    def _log(self, step, x, y, sample_weight, statistics: bool, maps: bool, gradients: bool):
-        results = self._run(x, y, sample_weight, gradients, maps)
-        if results is None:
-            return
-        with self.writer.as_default(), tf.summary.record_if(True):
-            for recurrent in self.active_layers:
-                for cell, result in zip(recurrent.cells, results.get(recurrent.path, ())):
-                    info = self._info(recurrent, cell, result)
-                    if statistics:
-                        self._write_statistics(info, result, step)
-                    if maps:
-                        self._write_maps(info, result, step)
-
-    def _run(self, x, y, sample_weight, gradients: bool, maps: bool) -> dict | None:
-        """The pass's results by layer path, after leaving out (and warning about) the layers
-        whose check fails; None when none is left."""
-        while True:
+    def _log(self, step: int, batch: tuple, statistics: bool, maps: bool, gradients: bool):
+        """Runs the pass until every layer in it passes its check: a layer that fails is left
+        out (with one warning) and, with gradients, the pass runs again without it to write
+        the gradients of the others, which went through it."""
+        values = True
+        while self.active_layers:
             layers = tuple(self.active_layers)
-            if not layers:
-                return None
-            probe = self._pass(layers, gradients, maps)
-            with compat.loss_metrics_paused(self.model):
-                raw = probe.function(*_arguments(x, y, sample_weight))
-            results = {path: [_numpy(c) for c in cells] for path, cells in raw["cells"].items()}
-            failed = []
-            for recurrent in layers:
-                if recurrent.path not in raw["errors"]:
-                    continue
-                error = float(raw["errors"][recurrent.path])
-                limit = float(raw["tolerances"][recurrent.path])
-                if not error <= limit:
-                    failed.append(recurrent.path)
-                    warnings.warn(
-                        f"weightgates: the recomputed hidden states of layer "
-                        f"{recurrent.path!r} differ from its own output by {error:.3g} "
-                        f"(tolerance {limit:g}); its activations are not logged",
-                        stacklevel=4,
-                    )
-            if not failed:
-                return results
-            self._excluded.update(failed)
-            if not gradients:
-                return {p: r for p, r in results.items() if p not in self._excluded}
-
-    def _pass(self, layers: tuple, gradients: bool, maps: bool) -> _Pass:
-        key = (tuple(r.path for r in layers), gradients, maps)
-        if key not in self._passes:
-            self._passes[key] = _Pass(
-                function=tf.function(
-                    lambda x, y, sw: self._probe(layers, x, y, sw, gradients, maps),
-                    autograph=False,
-                ),
-                layers=layers,
+            flags = [[(r.path, k) not in self._described for k in range(3)] for r in layers]
+            errors = self._pass(layers, gradients)(
+                *batch,
+                tf.constant(step, tf.int64),
+                tf.constant(statistics),
+                tf.constant(maps),
+                tf.constant(values),
+                tf.constant(flags, tf.bool),
             )
+            failed = self._check(layers, errors)
+            for recurrent in layers:
+                if recurrent.path in failed or recurrent.path not in errors:
+                    continue
+                written = [_STATS] * statistics * values + [_MAPS] * maps * values
+                written += [_GRADIENTS] * (gradients and statistics and not failed)
+                self._described.update((recurrent.path, k) for k in written)
+            if not failed or not gradients:
+                return
+            values = False
+
+    def _check(self, layers, errors: dict) -> set[str]:
+        """The layers whose recomputation differs from their own output, each left out from
+        now on and warned about once."""
+        failed = set()
+        for recurrent in layers:
+            if recurrent.path not in errors:
+                continue
+            error, limit = (float(v) for v in errors[recurrent.path])
+            if not error <= limit:
+                failed.add(recurrent.path)
+                warnings.warn(
+                    f"weightgates: the recomputed hidden states of layer {recurrent.path!r} "
+                    f"differ from its own output by {error:.3g} (tolerance {limit:g}); its "
+                    "activations are not logged",
+                    stacklevel=5,
+                )
+        self._excluded.update(failed)
+        return failed
+
+    def _pass(self, layers: tuple, gradients: bool) -> Any:
+        """The compiled pass over `layers`, with or without gradients; everything else is an
+        argument, so one trace serves statistics steps, snapshot steps and reruns."""
+        key = (tuple(r.path for r in layers), gradients)
+        if key not in self._passes:
+
+            def run(x, y, sample_weight, step, statistics, maps, values, describe):
+                return self._probe(
+                    layers, gradients, x, y, sample_weight, step, statistics, maps, values, describe
+                )
+
+            self._passes[key] = tf.function(run, autograph=False)
         return self._passes[key]
 
-    def _probe(self, layers, x, y, sample_weight, gradients: bool, maps: bool) -> dict:
-        """The pass's body, traced: intercept, run the model (and the loss), reduce."""
+    def _probe(
+        self, layers, gradients, x, y, sample_weight, step, statistics, maps, values, describe
+    ) -> dict:
+        """The pass's body, traced: intercept, run the model (and the loss), reduce, write. It
+        returns, per layer called, ``[error, tolerance]`` of its check."""
         model = self.model
         by_layer = {id(r.layer): r for r in layers}
         captured: dict[str, tuple[recurrence.LayerRun, tf.Tensor, float]] = {}
@@ -273,30 +276,35 @@ class ActivationLogger:
         with compat.calls_intercepted([r.layer for r in layers], handler):
             if tape is None:
                 model(x, training=False)
-                loss = None
             else:
                 with tape:
                     y_pred = model(x, training=False)
                     loss = self._loss_value(model, x, y, y_pred, sample_weight)
         runs = [(path, run) for path, (run, _, _) in captured.items()]
-        perturbations = [c.perturbation for _, run in runs for c in run.cells]
-        grads = []
-        if tape is not None and perturbations:
+        grads: list[Any] = [None] * sum(len(run.cells) for _, run in runs)
+        if tape is not None and grads:
+            perturbations = [c.perturbation for _, run in runs for c in run.cells]
             grads = tape.gradient(
                 loss, perturbations, unconnected_gradients=tf.UnconnectedGradients.ZERO
             )
-        grads_iter = iter(grads)
-        cells = {}
-        for path, run in runs:
-            cells[path] = [
-                self._reduce(c, next(grads_iter) if tape is not None else None, maps)
-                for c in run.cells
-            ]
-        return {
-            "cells": cells,
-            "errors": {path: error for path, (_, error, _) in captured.items()},
-            "tolerances": {path: tf.constant(t) for path, (_, _, t) in captured.items()},
+        checks = {
+            path: tf.stack([error, tf.constant(limit, tf.float32)])
+            for path, (_, error, limit) in captured.items()
         }
+        ok = {path: check[0] <= check[1] for path, check in checks.items()}
+        all_ok = tf.reduce_all(tf.stack([tf.constant(True), *ok.values()]))
+        position = {r.path: i for i, r in enumerate(layers)}
+        flows = iter(grads)
+        with self.writer.as_default():
+            for path, run in runs:
+                flags = describe[position[path]]
+                for cell_run in run.cells:
+                    gradient = next(flows)
+                    gradient = None if gradient is None else cell_run.by_input_time(gradient)
+                    self._write_cell(
+                        cell_run, gradient, step, flags, statistics, maps, values, ok[path], all_ok
+                    )
+        return checks
 
     def _loss_value(self, model, x, y, y_pred, sample_weight) -> tf.Tensor:
         if self.loss is None:
@@ -307,100 +315,128 @@ class ActivationLogger:
             value = self.loss(y, y_pred, sample_weight=sample_weight)
         return tf.reduce_mean(value)
 
-    def _reduce(self, run: recurrence.CellRun, gradient: tf.Tensor | None, maps: bool) -> dict:
-        """What the host needs of one cell: shapes, statistics per name, gradient norms, maps."""
-        cell = run.cell
-        hidden = run.values[metadata.HIDDEN_STATE]
-        result: dict[str, Any] = {"shape": tf.shape(hidden)[1:]}
-        result["stats"] = {
-            name: activation_stats.activation_stats(
-                run.values[name],
-                run.valid,
-                _thresholds(saturation),
-                self.options.histogram_bins,
-            )
-            for name, saturation in zip(cell.names, cell.saturations)
-        }
-        if gradient is not None:
-            by_time = run.by_input_time(gradient)
-            result["gradient_norms"] = activation_stats.gradient_norms(by_time, run.valid)
-        if maps:
-            sample = self.sample
-            result["maps"] = {
-                name: activation_stats.sample_map(run.values[name], sample) for name in cell.names
-            }
-            if gradient is not None:
-                masked = tf.where(
-                    _expand(run.valid, by_time), by_time, tf.constant(np.nan, by_time.dtype)
-                )
-                result["maps"][metadata.HIDDEN_STATE_GRADIENT] = activation_stats.sample_map(
-                    masked, sample
-                )
-            result["mask"] = tf.cast(run.valid[sample], tf.float32)
-        return result
-
-    def _info(self, recurrent, cell: recurrence.Cell, result: dict) -> metadata.ActivationInfo:
-        shape = tuple(int(d) for d in result["shape"])
-        return metadata.ActivationInfo(
-            **dataclasses.asdict(cell.identity),
-            names=cell.names,
-            saturations=cell.saturations,
-            units=shape[-1],
-            spatial=shape[1:-1],
-            timesteps=shape[0],
-        )
-
-    def _describe(self, tag: str, create: Callable[..., Any], *args: Any) -> Any:
-        """``create(*args)``, the metadata of `tag`, on its first write by this logger, else
-        None."""
-        if tag in self._described:
-            return None
-        self._described.add(tag)
-        return create(*args)
-
-    def _write_statistics(self, info: metadata.ActivationInfo, result: dict, step: int) -> None:
+    def _write_cell(
+        self, run, gradient, step, describe, statistics, maps, values, ok, all_ok
+    ) -> None:
+        """Builds one cell's writes: statistics and maps when the layer passed its check;
+        gradient norms and the maps' dL/dh_t when every layer did (the gradient went through
+        all of them). Maps are computed inside their `tf.cond`, so other steps skip them."""
+        info = _info(run)
+        names = info.names
+        stacked = tf.stack([run.values[name] for name in names])
         bins = self.options.histogram_bins
-        for name in info.names:
-            vector = result["stats"][name]
-            tag = metadata.activation_stats_tag(info, name)
-            described = self._describe(
-                tag, metadata.create_activation_stats_metadata, info, name, bins
-            )
-            tf.summary.write(tag, vector, step=step, metadata=described)
-            if self.options.write_histograms:
-                tag = metadata.activation_histogram_tag(info, name)
-                described = self._describe(
-                    tag, metadata.create_activation_histogram_metadata, info, name
-                )
-                tf.summary.write(tag, _histogram(vector, bins), step=step, metadata=described)
-        if "gradient_norms" in result:
-            tag = metadata.gradient_norms_tag(info)
-            described = self._describe(tag, metadata.create_gradient_norms_metadata, info)
-            tf.summary.write(tag, result["gradient_norms"], step=step, metadata=described)
+        lows, highs = activation_stats.thresholds(info.saturations)
+        vectors = activation_stats.cell_stats(stacked, run.valid, lows, highs, bins)
+        write_values = tf.logical_and(values, ok)
 
-    def _write_maps(self, info: metadata.ActivationInfo, result: dict, step: int) -> None:
+        def write_stats() -> tf.Tensor:
+            for i, name in enumerate(names):
+                tf.summary.write(
+                    metadata.activation_stats_tag(info, name),
+                    vectors[i],
+                    step=step,
+                    metadata=_described(
+                        describe[_STATS],
+                        metadata.create_activation_stats_metadata(info, name, bins),
+                    ),
+                )
+                if self.options.write_histograms:
+                    tf.summary.write(
+                        metadata.activation_histogram_tag(info, name),
+                        activation_stats.histogram(vectors[i], bins),
+                        step=step,
+                        metadata=_described(
+                            describe[_STATS],
+                            metadata.create_activation_histogram_metadata(info, name),
+                        ),
+                    )
+            return tf.constant(True)
+
+        def write_gradient_norms() -> tf.Tensor:
+            tf.summary.write(
+                metadata.gradient_norms_tag(info),
+                activation_stats.gradient_norms(gradient, run.valid),
+                step=step,
+                metadata=_described(
+                    describe[_GRADIENTS], metadata.create_gradient_norms_metadata(info)
+                ),
+            )
+            return tf.constant(True)
+
         max_cells = self.options.snapshot_max_cells
         block = snapshot.snapshot_block(info.map_shape, max_cells)
-        for name, values in result["maps"].items():
-            tag = metadata.activation_map_tag(info, name)
-            described = self._describe(
-                tag,
-                metadata.create_activation_map_metadata,
-                info,
-                name,
-                self.sample,
-                max_cells,
-                block,
+        sample = self.sample
+
+        def map_metadata(name: str | None) -> tf.Tensor:
+            content = metadata.create_activation_map_metadata(info, name, sample, max_cells, block)
+            return _described(describe[_MAPS], content)
+
+        def write_maps() -> tf.Tensor:
+            reduced = activation_stats.sample_maps(stacked, sample, block)
+            for i, name in enumerate(names):
+                tf.summary.write(
+                    metadata.activation_map_tag(info, name),
+                    reduced[i],
+                    step=step,
+                    metadata=map_metadata(name),
+                )
+            mask = activation_stats.column_means(tf.cast(run.valid[sample], tf.float32), block[1])
+            tf.summary.write(
+                metadata.activation_mask_tag(info), mask, step=step, metadata=map_metadata(None)
             )
-            reduced = snapshot.reduce_snapshot(values.reshape(info.map_shape), max_cells)
-            tf.summary.write(tag, reduced, step=step, metadata=described)
-        tag = metadata.activation_mask_tag(info)
-        described = self._describe(
-            tag, metadata.create_activation_map_metadata, info, None, self.sample, max_cells, block
+            return tf.constant(True)
+
+        def write_gradient_map() -> tf.Tensor:
+            masked = tf.where(
+                _expand(run.valid, gradient.shape.rank),
+                gradient,
+                tf.constant(np.nan, gradient.dtype),
+            )
+            reduced = activation_stats.sample_maps(masked[None], sample, block)
+            tf.summary.write(
+                metadata.activation_map_tag(info, metadata.HIDDEN_STATE_GRADIENT),
+                reduced[0],
+                step=step,
+                metadata=map_metadata(metadata.HIDDEN_STATE_GRADIENT),
+            )
+            return tf.constant(True)
+
+        def skip() -> tf.Tensor:
+            return tf.constant(False)
+
+        # One conditional per kind of record: a `record_if` on a tensor is one per write.
+        with tf.summary.record_if(True):
+            tf.cond(tf.logical_and(statistics, write_values), write_stats, skip)
+            tf.cond(tf.logical_and(maps, write_values), write_maps, skip)
+            if gradient is not None:
+                tf.cond(tf.logical_and(statistics, all_ok), write_gradient_norms, skip)
+                tf.cond(tf.logical_and(maps, all_ok), write_gradient_map, skip)
+
+
+def _info(run: recurrence.CellRun) -> metadata.ActivationInfo:
+    """The cell's `metadata.ActivationInfo`, from the static shape of its values (the probe's
+    shape is known when the pass is traced)."""
+    cell = run.cell
+    shape = run.values[metadata.HIDDEN_STATE].shape[1:]
+    if not shape.is_fully_defined():
+        raise ValueError(
+            f"the probe's shape must be known to log the activations of {cell.identity.layer!r} "
+            f"(its values have shape {shape})"
         )
-        tf.summary.write(
-            tag, _column_means(result["mask"], block[1]), step=step, metadata=described
-        )
+    dims = [int(d) for d in shape]
+    return metadata.ActivationInfo(
+        **dataclasses.asdict(cell.identity),
+        names=cell.names,
+        saturations=cell.saturations,
+        units=dims[-1],
+        spatial=tuple(dims[1:-1]),
+        timesteps=dims[0],
+    )
+
+
+def _described(describe: tf.Tensor, content: Any) -> tf.Tensor:
+    """The serialized metadata where `describe` (a tag's first write), else empty."""
+    return tf.where(describe, content.SerializeToString(), b"")
 
 
 def _arguments(x: Any, y: Any, sample_weight: Any) -> tuple:
@@ -419,29 +455,5 @@ def _straight_through(own: tf.Tensor, recomputed: tf.Tensor) -> tf.Tensor:
     return tf.stop_gradient(own) + tf.cast(zero, own.dtype)
 
 
-def _thresholds(saturation: str | None) -> tuple[float, float] | None:
-    return None if saturation is None else metadata.SATURATION_THRESHOLDS[saturation]
-
-
-def _expand(valid: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
-    return tf.reshape(valid, tf.concat([tf.shape(valid), [1] * (len(values.shape) - 2)], 0))
-
-
-def _numpy(result: Any) -> Any:
-    return tf.nest.map_structure(lambda t: np.asarray(t), result)
-
-
-def _histogram(vector: np.ndarray, bins: int) -> np.ndarray:
-    """An ``activation_stats`` vector's buckets as TensorBoard's ``[bins, 3]`` histogram."""
-    fields = metadata.ACTIVATION_STAT_FIELDS
-    low = vector[fields.index("hist_low")]
-    high = vector[fields.index("hist_high")]
-    edges = metadata.histogram_edges(low, high, bins)
-    return np.stack([edges[:-1], edges[1:], vector[-bins:]], axis=1)
-
-
-def _column_means(mask: np.ndarray, block: int) -> np.ndarray:
-    """A ``[time]`` 0/1 mask averaged over runs of `block` timesteps (the maps' columns)."""
-    starts = np.arange(0, len(mask), block)
-    sums = np.add.reduceat(mask.astype(np.float64), starts) if len(mask) else np.zeros(0)
-    return (sums / np.diff(starts, append=len(mask))).astype(np.float32)
+def _expand(valid: tf.Tensor, rank: int) -> tf.Tensor:
+    return tf.reshape(valid, tf.concat([tf.shape(valid), [1] * (rank - 2)], 0))
