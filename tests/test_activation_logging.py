@@ -485,8 +485,12 @@ def test_the_callback_logs_activations_at_statistics_and_snapshot_steps(tmp_path
     assert entry.stats_steps == (0, 2, 4)
     assert entry.gradient_steps == (2, 4)  # the compiled loss is built by the first step
     assert entry.map_steps == (0, 4)
+    assert entry.group.map_names == (*entry.group.info.names, "hidden_state_gradient")
     maps = reader.read_activation_maps(provider, CTX, "", entry.group)
-    assert maps.sample == 2 and maps.values.shape[2:] == (2, TIME)
+    assert maps.sample == 2 and maps.values.shape[2:] == (2, TIME) and maps.steps == (0, 4)
+    assert maps.names[-1] == "hidden_state_gradient"
+    first = reader.read_activation_maps(provider, CTX, "", entry.group, step=0)
+    assert first.names == entry.group.info.names  # no gradients before the first step
     np.testing.assert_array_equal(maps.valid, mask[2].astype(np.float32))
 
 

@@ -1129,7 +1129,8 @@ def read_activation_maps(
     name: str | None = None,
 ) -> ActivationMaps:
     """The maps of every name of `group` (or of `name` only) at `step` (default: the latest
-    step that every one of them has), read one tag at a time.
+    step that every one of them has), read one tag at a time. dL/dh_t
+    (`metadata.HIDDEN_STATE_GRADIENT`) is included at the steps that have it.
 
     Raises:
       NotFoundError: no maps (of `name`), or none of every name at `step`.
@@ -1145,15 +1146,20 @@ def read_activation_maps(
         names = [name]
     if not names:
         raise NotFoundError(f"{_describe_group(group.info)} in run {group.run!r} has no maps")
-    entries = [group.maps[n] for n in names] + ([group.mask] if group.mask else [])
+    # dL/dh_t has maps only at the steps that had gradients (none before the first training
+    # step): the steps are those of the other maps, and it is included where it is there.
+    required = [n for n in names if n != metadata.HIDDEN_STATE_GRADIENT] or names
+    optional = [n for n in names if n not in required]
+    entries = [group.maps[n] for n in required + optional]
+    entries += [group.mask] if group.mask else []
     contents = [typing.cast(metadata.ActivationMapContent, e.content) for e in entries]
     block, sample = contents[0].block, contents[0].sample
     if any((c.block, c.sample) != (block, sample) for c in contents):
         raise metadata.FormatError(
             f"the maps of {_describe_group(group.info)} differ in block or sample"
         )
-    series = [
-        _read_series(
+    series = {
+        e.tag: _read_series(
             data_provider,
             ctx,
             experiment_id,
@@ -1162,8 +1168,9 @@ def read_activation_maps(
             e.tag,
         )
         for e in entries
-    ]
-    shared = set.intersection(*({d.step for d in s} for s in series))
+    }
+    needed = [e for e, c in zip(entries, contents) if c.name is None or c.name not in optional]
+    shared = set.intersection(*({d.step for d in series[e.tag]} for e in needed))
     steps = tuple(sorted(shared))
     if not steps:
         raise NotFoundError(f"the maps of {_describe_group(group.info)} share no step")
@@ -1175,12 +1182,20 @@ def read_activation_maps(
             f"{len(steps)} steps from {steps[0]} to {steps[-1]}"
         )
     arrays = []
-    for entry, content, data in zip(entries, contents, series):
-        datum = max((d for d in data if d.step == step), key=lambda d: d.wall_time)
+    present = []
+    for entry in entries:
+        data = [d for d in series[entry.tag] if d.step == step]
+        if not data:  # an optional map without this step
+            continue
+        datum = max(data, key=lambda d: d.wall_time)
+        content = typing.cast(metadata.ActivationMapContent, entry.content)
         try:
             arrays.append(metadata.parse_activation_map_tensor(datum.numpy, content))
         except metadata.FormatError as error:
             raise metadata.FormatError(f"tag {entry.tag!r} at step {step}: {error}") from None
+        if content.name is not None:
+            present.append(content.name)
+    names = present
     valid = arrays.pop() if group.mask else None
     return ActivationMaps(
         group=group,

@@ -1,21 +1,21 @@
 """`ActivationLogger`: one probe pass per logged step gives every recurrent layer's gate
 activations, states and gradients through time, checked and written as activation records.
 
-The pass is one compiled function per set of layers and record types: it calls the model on
-the probe batch in inference mode with each logged recurrent layer's ``call`` intercepted
-(`compat.calls_intercepted`), so that the layer's input sequence, mask and initial states are
-captured wherever the layer sits (Sequential, functional, subclassed and nested models). The
-layer still runs as it is (cuDNN included) and gives the values the rest of the model sees; the
-layer is also recomputed from its gate slices (`recurrence`), and the two are compared. With a
-target, the recomputation carries the gradient: each layer's output is the layer's own value
-with the recomputation's gradient (a straight-through sum), so one backward pass from the loss
-gives ``dL/dh_t`` of every layer, through every later step, and Keras' own backward pass is not
-run at all. Statistics are reduced on the device (`activation_stats`); the host gets a few
-numbers per unit and timestep, and the maps of one sample at snapshot steps.
+The pass is one compiled function per set of layers (with or without a target): it calls the
+model on the probe batch in inference mode with each logged recurrent layer's ``call``
+intercepted (`compat.calls_intercepted`), so that the layer's input sequence, mask and initial
+states are captured wherever the layer sits (Sequential, functional, subclassed and nested
+models). The layer still runs as it is (cuDNN included) and gives the values the rest of the
+model sees; it is also recomputed from its gate slices (`recurrence`), and the two are
+compared. With a target, the recomputation carries the gradient: each layer's output is the
+layer's own value with the recomputation's gradient (a straight-through sum), so one backward
+pass from the loss gives ``dL/dh_t`` of every layer through every later step, and Keras' own
+backward pass is not run at all. Statistics are reduced on the device (`activation_stats`) and
+every record is written from the graph; only the checks' results reach the host.
 
 A layer whose recomputed outputs differ from its own (`recurrence.TOLERANCE`) is never logged:
-one warning names it, it is left out from then on, and the pass is run again without it, so
-that no gradient flows through a recomputation that is not the layer's.
+its records are not written, one warning names it, it is left out from then on, and the pass
+runs again without it to write the other layers' gradients, which went through it.
 """
 
 from __future__ import annotations
@@ -110,9 +110,9 @@ def check_activation_sample(sample: Any, probe: tuple | None) -> int:
     return int(sample)
 
 
-_STATS, _GRADIENTS, _MAPS = range(3)
-"""Columns of the pass's `describe` flags: whether a layer's statistics, gradient and map
-records still need their metadata (their first write)."""
+_STATS, _GRADIENTS, _MAPS, _GRADIENT_MAPS = range(4)
+"""Columns of the pass's `describe` flags: whether a layer's statistics, gradient norms, maps
+and dL/dh_t maps still need their metadata (their first write)."""
 
 
 class ActivationLogger:
@@ -195,7 +195,7 @@ class ActivationLogger:
         values = True
         while self.active_layers:
             layers = tuple(self.active_layers)
-            flags = [[(r.path, k) not in self._described for k in range(3)] for r in layers]
+            flags = [[(r.path, k) not in self._described for k in range(4)] for r in layers]
             errors = self._pass(layers, gradients)(
                 *batch,
                 tf.constant(step, tf.int64),
@@ -208,9 +208,13 @@ class ActivationLogger:
             for recurrent in layers:
                 if recurrent.path in failed or recurrent.path not in errors:
                     continue
-                written = [_STATS] * statistics * values + [_MAPS] * maps * values
-                written += [_GRADIENTS] * (gradients and statistics and not failed)
-                self._described.update((recurrent.path, k) for k in written)
+                written = {
+                    _STATS: statistics and values,
+                    _MAPS: maps and values,
+                    _GRADIENTS: gradients and statistics and not failed,
+                    _GRADIENT_MAPS: gradients and maps and not failed,
+                }
+                self._described.update((recurrent.path, k) for k, done in written.items() if done)
             if not failed or not gradients:
                 return
             values = False
@@ -369,7 +373,8 @@ class ActivationLogger:
 
         def map_metadata(name: str | None) -> tf.Tensor:
             content = metadata.create_activation_map_metadata(info, name, sample, max_cells, block)
-            return _described(describe[_MAPS], content)
+            flag = _GRADIENT_MAPS if name == metadata.HIDDEN_STATE_GRADIENT else _MAPS
+            return _described(describe[flag], content)
 
         def write_maps() -> tf.Tensor:
             reduced = activation_stats.sample_maps(stacked, sample, block)
