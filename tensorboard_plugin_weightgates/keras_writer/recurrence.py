@@ -422,12 +422,18 @@ def _run_direction(
         count = cell.state_count
         cell_initial, flat_initial = flat_initial[:count], flat_initial[count:]
         stepped = _scan_cell(
-            cell, inputs, processing_valid, cell_initial or None, tape, zero_output
+            cell,
+            inputs,
+            None if mask is None else processing_valid,
+            cell_initial or None,
+            tape,
+            zero_output,
         )
         values = {
-            name: _masked(_by_input_time(v, direction.go_backwards), valid)
-            for name, v in stepped.values.items()
+            name: _by_input_time(v, direction.go_backwards) for name, v in stepped.values.items()
         }
+        if mask is not None:
+            values = {name: _masked(v, valid) for name, v in values.items()}
         runs.append(
             CellRun(
                 cell=cell,
@@ -494,21 +500,25 @@ class _Stepped:
 def _scan_cell(
     cell: Cell,
     inputs: tf.Tensor,
-    valid: tf.Tensor,
+    valid: tf.Tensor | None,
     initial: Sequence[tf.Tensor] | None,
     tape: tf.GradientTape | None,
     zero_output: bool,
 ) -> _Stepped:
-    """Runs one cell over `inputs` (``[batch, time, ...]``, processing order)."""
-    weights = _read_weights(cell, inputs.dtype)
+    """Runs one cell over `inputs` (``[batch, time, ...]``, processing order); `valid` is the
+    mask in processing order, or None for every step (then no step is masked, and the loop
+    has no masking ops)."""
+    dtype = inputs.dtype
+    weights = _read_weights(cell, dtype)
     projected = _project_inputs(cell, inputs, weights)  # [batch, time, *spatial, gates * units]
     state_shape = tf.concat([tf.shape(projected)[:1], tf.shape(projected)[2:-1], [cell.units]], 0)
-    time_shape = tf.concat([tf.shape(projected)[:2], state_shape[1:]], 0)
-    perturbation = tf.zeros(time_shape, inputs.dtype)
+    steps = tf.shape(projected)[1]
+    perturbation = None
     if tape is not None:
+        perturbation = tf.zeros(tf.concat([tf.shape(projected)[:2], state_shape[1:]], 0), dtype)
         tape.watch(perturbation)
     if initial is None:
-        initial = [tf.zeros(state_shape, inputs.dtype)] * cell.state_count
+        initial = [tf.zeros(state_shape, dtype)] * cell.state_count
     step = _STEPS[cell.family]
     names = cell.names
     rank = len(projected.shape) - 2  # dims of one step's values past the batch
@@ -516,31 +526,43 @@ def _scan_cell(
     def time_major(tensor: tf.Tensor) -> tf.Tensor:
         return tf.transpose(tensor, [1, 0, *range(2, len(tensor.shape))])
 
-    def body(carry, elems):
-        states, emitted = list(carry[0]), carry[1]
-        z_in, keep, eps = elems
-        keep = tf.reshape(keep, [-1] + [1] * rank)
-        h, new_states, values = step(cell, weights, z_in, states)
-        h = h + eps
-        new_states = [h, *new_states[1:]]
-        kept = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
-        emitted = tf.where(keep, h, tf.zeros_like(h) if zero_output else emitted)
-        values = {**values, metadata.HIDDEN_STATE: h}
-        return (kept, emitted, [values[n] for n in names])
+    z_all = time_major(projected)
+    eps_all = None if perturbation is None else time_major(perturbation)
+    keep_all = None if valid is None else tf.transpose(valid)
+    outputs = [*names, "emitted"] if valid is not None else list(names)
+    # Static sizes where known (the probe's), so that the stacked values keep their shape.
+    size = projected.shape[1] if projected.shape[1] is not None else steps
+    element = tf.TensorShape([projected.shape[0], *projected.shape[2:-1], cell.units])
+    arrays = [tf.TensorArray(dtype, size=size, element_shape=element) for _ in outputs]
 
-    zeros = tf.zeros(state_shape, inputs.dtype)
-    states, emitted, per_step = tf.scan(
+    def body(t, states, emitted, arrays):
+        h, new_states, values = step(cell, weights, z_all[t], list(states))
+        if eps_all is not None:
+            h = h + eps_all[t]
+        new_states = [h, *new_states[1:]]
+        values = {**values, metadata.HIDDEN_STATE: h}
+        written = [values[n] for n in names]
+        if keep_all is not None:
+            keep = tf.reshape(keep_all[t], [-1] + [1] * rank)
+            new_states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
+            emitted = tf.where(keep, h, tf.zeros_like(h) if zero_output else emitted)
+            written.append(emitted)
+        arrays = [a.write(t, v) for a, v in zip(arrays, written)]
+        return t + 1, new_states, emitted, arrays
+
+    _, final, _, arrays = tf.while_loop(
+        lambda t, *_: t < steps,
         body,
-        (time_major(projected), tf.transpose(valid), time_major(perturbation)),
-        initializer=(list(initial), zeros, [zeros] * len(names)),
+        (tf.constant(0), list(initial), tf.zeros(state_shape, dtype), arrays),
     )
-    values = {name: time_major(v) for name, v in zip(names, per_step)}
+    stacked = [time_major(a.stack()) for a in arrays]
+    values = dict(zip(names, stacked))
     return _Stepped(
         values=values,
         hidden=values[metadata.HIDDEN_STATE],
-        emitted=time_major(emitted),
-        final_states=[s[-1] for s in states],
-        perturbation=perturbation if tape is not None else None,
+        emitted=stacked[-1] if valid is not None else values[metadata.HIDDEN_STATE],
+        final_states=list(final),
+        perturbation=perturbation,
     )
 
 
