@@ -18,7 +18,13 @@ _LAZY = {
     "log_gradients": "keras_writer.custom_loop",
     "split_layer": "keras_writer.gates",
     "split_model": "keras_writer.gates",
+    "gate_activations": "keras_writer.activations",
+    "log_activations": "keras_writer.activations",
 }
+
+_LAZY_MODULES = {"activations": "keras_writer.activations"}
+"""Modules reachable as attributes of the package: ``tensorboard_plugin_weightgates.activations``
+is `keras_writer.activations`, imported when first used."""
 
 __all__ = sorted(_LAZY)
 
@@ -27,4 +33,6 @@ def __getattr__(name):
     if name in _LAZY:
         module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
         return getattr(module, name)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"{__name__}.{_LAZY_MODULES[name]}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

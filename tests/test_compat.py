@@ -203,3 +203,27 @@ def test_uninlined_functions_keep_their_attribute():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert float(function(tf.constant(2.0))) == 4.0
+
+
+def test_a_layers_call_can_be_intercepted_from_any_model():
+    lstm = keras.layers.LSTM(2, return_sequences=True)
+    bidirectional = keras.layers.Bidirectional(keras.layers.GRU(2))
+    inner = keras.Sequential([keras.Input((3, 2)), lstm], name="inner")
+    inputs = keras.Input((3, 2))
+    model = keras.Model(inputs, bidirectional(inner(inputs)))
+    x = np.ones((1, 3, 2), np.float32)
+    seen = []
+
+    def handler(layer, call, args, kwargs):
+        seen.append((layer.name, "mask" in kwargs or len(args) > 1))
+        return call(*args, **kwargs)
+
+    with compat.calls_intercepted([lstm, bidirectional], handler):
+        traced = tf.function(lambda x: model(x, training=False))(x)
+
+    assert [name for name, _ in seen] == [lstm.name, bidirectional.name], moved(
+        "the lookup of Layer.call on the instance at each call",
+        "recurrent layers' inputs are not captured, so no activations are logged",
+    )
+    assert "call" not in vars(lstm) and "call" not in vars(bidirectional)
+    np.testing.assert_allclose(traced, model(x), rtol=1e-6)

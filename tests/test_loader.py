@@ -87,9 +87,9 @@ def test_users_samples_per_plugin_wins():
     ).flags
 
     assert flags.samples_per_plugin == {
+        **metadata.SAMPLES_PER_PLUGIN,
         "weightgates": 7,
         "images": 3,
-        metadata.SNAPSHOT_PLUGIN_NAME: metadata.SAMPLES_PER_PLUGIN[metadata.SNAPSHOT_PLUGIN_NAME],
     }
 
 

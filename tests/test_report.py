@@ -293,7 +293,7 @@ def test_the_command_line_offers_every_report_format_and_column():
         for flag in action.option_strings
     }
     assert tuple(options_by_flag["--format"].choices) == report.FORMATS
-    assert tuple(options_by_flag["--sort"].choices) == report.COLUMNS
+    assert tuple(options_by_flag["--sort"].choices) == report.SORT_COLUMNS
 
 
 def test_nothing_to_report_exits_1(tmp_path, capsys):

@@ -896,3 +896,518 @@ def _gate_stats(kernel: Kernel, gate_index: int, series: _Series, bins: int) -> 
         values=vectors[:, :fields],
         counts=vectors[:, fields:],
     )
+
+
+# -----------------------------------------------------------------------------------------------
+# Activations: gates, states and gradients through time of recurrent layers on a probe batch
+# -----------------------------------------------------------------------------------------------
+#
+# One direction and cell of a recurrent layer (a *group*, `ActivationGroup`) is stored as one
+# statistics tag and one map tag per name, a gradient-norms tag and a mask tag (see the
+# activations section of `metadata`). `list_activations` regroups the tags; `read_activation_index`
+# adds the steps; `read_activation_stats`, `read_gradient_norms` and `read_activation_maps` read
+# one group's values.
+
+ActivationKey = tuple[str, Union[int, None], str]
+"""(layer, cell, direction): identifies a group within a run, as `metadata.ActivationInfo.key`."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationTag:
+    """One tag of a group: its content and its fingerprint (as `Records.fingerprints`)."""
+
+    tag: str
+    content: metadata.ActivationContent
+    fingerprint: tuple[int, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationGroup:
+    """The activation records of one direction and cell of one run's layer.
+
+    `stats` and `maps` map a name to its tag (`maps` may also hold
+    `metadata.HIDDEN_STATE_GRADIENT`); `gradient_norms` and `mask` are None when not written.
+    """
+
+    run: str
+    info: metadata.ActivationInfo
+    stats: Mapping[str, ActivationTag]
+    maps: Mapping[str, ActivationTag]
+    gradient_norms: ActivationTag | None
+    mask: ActivationTag | None
+
+    @property
+    def map_names(self) -> tuple[str, ...]:
+        """Names with maps, in `info.names` order, then dL/dh_t."""
+        order = (*self.info.names, metadata.HIDDEN_STATE_GRADIENT)
+        return tuple(name for name in order if name in self.maps)
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationListing:
+    """Every run's groups (`groups[run][key]`) and per run what could not be read."""
+
+    groups: Mapping[str, Mapping[ActivationKey, ActivationGroup]]
+    errors: Mapping[str, str]
+
+    def group(self, run: str, key: ActivationKey) -> ActivationGroup:
+        if run not in self.groups:
+            raise NotFoundError(f"run {run!r} has no weightgates activations")
+        group = self.groups[run].get(key)
+        if group is None:
+            layer, cell, direction = key
+            cell_text = "" if cell is None else f" cell {cell}"
+            raise NotFoundError(
+                f"run {run!r} has no activations of direction {direction!r} of layer "
+                f"{layer!r}{cell_text}"
+            )
+        return group
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexedActivations:
+    """A group with the steps of its first name's statistics, its gradient norms and its first
+    map (every record of a group is written at the same steps)."""
+
+    group: ActivationGroup
+    stats_steps: tuple[int, ...]
+    gradient_steps: tuple[int, ...]
+    map_steps: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationIndex:
+    runs: Mapping[str, tuple[IndexedActivations, ...]]
+    errors: Mapping[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class NameStats:
+    """One name's statistics over its kept steps.
+
+    `scalars` is float64 ``[steps, len(metadata.ACTIVATION_STAT_FIELDS)]`` and `counts`
+    ``[steps, bins]``. `units` is float64 ``[len(unit_steps), len(ACTIVATION_UNIT_FIELDS),
+    units]``: the per-unit values at `unit_steps` (one step, or every step).
+    """
+
+    name: str
+    saturation: str | None
+    thresholds: tuple[float, float] | None
+    steps: np.ndarray
+    wall_times: np.ndarray
+    scalars: np.ndarray
+    counts: np.ndarray
+    unit_steps: np.ndarray
+    units: np.ndarray
+    units_saturated: np.ndarray
+    """float64 ``[steps, 2]``: the `SATURATED_UNIT_FIELDS` at every step (NaN for a name
+    without saturation)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationStats:
+    group: ActivationGroup
+    bins: int
+    names: tuple[NameStats, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientNorms:
+    """``||dL/dh_t||`` per logged step: `norms` float64 ``[steps, timesteps]``."""
+
+    group: ActivationGroup
+    steps: np.ndarray
+    wall_times: np.ndarray
+    norms: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationMaps:
+    """A group's maps at `step`: `values` float32 ``[len(names), len(SNAPSHOT_PLANES), rows,
+    cols]``; `valid` float32 ``[cols]``, the fraction of each column's timesteps the mask keeps
+    (None if no mask was written). `steps` are the steps that have every map."""
+
+    group: ActivationGroup
+    step: int
+    steps: tuple[int, ...]
+    names: tuple[str, ...]
+    sample: int
+    block: tuple[int, int]
+    values: np.ndarray
+    valid: np.ndarray | None
+
+
+ALL_STEPS = "all"
+"""`read_activation_stats`' ``unit_step`` for the per-unit values of every kept step."""
+
+SATURATED_UNIT_FIELDS = ("left_saturated_units", "right_saturated_units")
+"""Per step, the units left- (right-) saturated at more than
+`metadata.SATURATED_UNIT_FRACTION` of their positions (`NameStats.units_saturated`)."""
+
+
+def list_activations(
+    data_provider: provider_lib.DataProvider,
+    ctx: Any,
+    experiment_id: str,
+    run: str | None = None,
+) -> ActivationListing:
+    """Groups the activation tags of every run (or of `run` only) by direction and cell.
+
+    Reads only the tags' metadata. A tag whose content this version cannot parse, whose name
+    does not match its content, or whose content describes the layer differently from the
+    group's other tags is skipped and described in `ActivationListing.errors`.
+    """
+    run_tag_filter = None if run is None else provider_lib.RunTagFilter(runs=[run])
+    tags: dict[tuple[str, ActivationKey], list[ActivationTag]] = {}
+    skipped: dict[str, dict[str, list[str]]] = collections.defaultdict(dict)
+    for plugin_name in (metadata.ACTIVATIONS_PLUGIN_NAME, metadata.ACTIVATION_MAPS_PLUGIN_NAME):
+        listed = data_provider.list_tensors(
+            ctx, experiment_id=experiment_id, plugin_name=plugin_name, run_tag_filter=run_tag_filter
+        )
+        for run_name, series_by_tag in listed.items():
+            for tag, series in series_by_tag.items():
+                try:
+                    content = metadata.parse_activation_content(series.plugin_content)
+                    if metadata.activation_tag(content) != tag:
+                        raise metadata.FormatError(
+                            "the tag does not match the layer its content describes"
+                        )
+                except metadata.FormatError as error:
+                    skipped[run_name].setdefault(str(error), []).append(tag)
+                    continue
+                entry = ActivationTag(tag, content, (series.max_step, series.max_wall_time))
+                tags.setdefault((run_name, content.info.key), []).append(entry)
+    groups: dict[str, dict[ActivationKey, ActivationGroup]] = {}
+    for (run_name, key), entries in tags.items():
+        entries.sort(key=lambda e: e.tag)
+        info = next(
+            (
+                e.content.info
+                for e in entries
+                if isinstance(e.content, metadata.ActivationStatsContent)
+            ),
+            entries[0].content.info,
+        )
+        kept = []
+        for entry in entries:
+            if entry.content.info != info:
+                reason = f"activations of {_describe_group(info)} describe the layer differently"
+                skipped[run_name].setdefault(reason, []).append(entry.tag)
+            else:
+                kept.append(entry)
+        groups.setdefault(run_name, {})[key] = _activation_group(run_name, info, kept)
+    errors = {run_name: _error_text(reasons) for run_name, reasons in skipped.items()}
+    return ActivationListing(groups=groups, errors=errors)
+
+
+def _activation_group(
+    run: str, info: metadata.ActivationInfo, entries: Sequence[ActivationTag]
+) -> ActivationGroup:
+    stats: dict[str, ActivationTag] = {}
+    maps: dict[str, ActivationTag] = {}
+    gradient_norms = mask = None
+    for entry in entries:
+        content = entry.content
+        if isinstance(content, metadata.ActivationStatsContent):
+            stats[content.name] = entry
+        elif isinstance(content, metadata.GradientNormsContent):
+            gradient_norms = entry
+        elif content.name is None:
+            mask = entry
+        else:
+            maps[content.name] = entry
+    return ActivationGroup(run, info, stats, maps, gradient_norms, mask)
+
+
+def _describe_group(info: metadata.ActivationInfo) -> str:
+    cell = "" if info.cell is None else f" cell {info.cell}"
+    return f"direction {info.direction!r} of layer {info.layer!r}{cell}"
+
+
+def read_activation_index(
+    data_provider: provider_lib.DataProvider,
+    ctx: Any,
+    experiment_id: str,
+    cache: StepCache | None = None,
+) -> ActivationIndex:
+    """Every run's groups in model order, with their logged steps. A run whose steps cannot be
+    read is left out and described in `ActivationIndex.errors`."""
+    listing = list_activations(data_provider, ctx, experiment_id)
+    errors = dict(listing.errors)
+    runs = {}
+    for run, groups in listing.groups.items():
+        ordered = sorted(groups.values(), key=_group_order)
+        try:
+            runs[run] = tuple(
+                _indexed(data_provider, ctx, experiment_id, group, cache) for group in ordered
+            )
+        except Exception as error:  # A run that fails to read must not hide the others.
+            logger.warning("weightgates: reading activation steps of %r failed", run, exc_info=True)
+            errors[run] = "; ".join(
+                filter(None, [errors.get(run), f"could not read its activation steps: {error}"])
+            )
+    return ActivationIndex(runs=runs, errors=errors)
+
+
+def _group_order(group: ActivationGroup) -> tuple:
+    info = group.info
+    cell = -1 if info.cell is None else info.cell
+    return (info.order, info.layer, cell, metadata.DIRECTIONS.index(info.direction))
+
+
+def _indexed(data_provider, ctx, experiment_id, group, cache) -> IndexedActivations:
+    first_stats = next((group.stats[n] for n in group.info.names if n in group.stats), None)
+    first_map = group.maps[group.map_names[0]] if group.maps else None
+    wanted = [
+        (metadata.ACTIVATIONS_PLUGIN_NAME, first_stats),
+        (metadata.ACTIVATIONS_PLUGIN_NAME, group.gradient_norms),
+        (metadata.ACTIVATION_MAPS_PLUGIN_NAME, first_map),
+    ]
+    steps = [
+        ()
+        if entry is None
+        else _activation_steps(data_provider, ctx, experiment_id, plugin, group.run, entry, cache)
+        for plugin, entry in wanted
+    ]
+    return IndexedActivations(group, *steps)
+
+
+def _activation_steps(
+    data_provider, ctx, experiment_id, plugin_name, run, entry: ActivationTag, cache
+) -> tuple[int, ...]:
+    key = (experiment_id, run, entry.tag)
+    cached = cache.get(key, entry.fingerprint) if cache else None
+    if cached is not None:
+        return cached
+    series = _read_series(data_provider, ctx, experiment_id, plugin_name, run, entry.tag)
+    steps = tuple(sorted(datum.step for datum in series))
+    if cache is not None:
+        cache.put(key, entry.fingerprint, steps)
+    return steps
+
+
+def read_activation_stats(
+    data_provider: provider_lib.DataProvider,
+    ctx: Any,
+    experiment_id: str,
+    group: ActivationGroup,
+    name: str | None = None,
+    unit_step: int | str | None = None,
+) -> ActivationStats:
+    """Statistics of every name of `group` (or of `name` only), at every kept step, with the
+    per-unit values at `unit_step`: a step, `ALL_STEPS`, or None for each name's latest.
+
+    Raises:
+      NotFoundError: no statistics of `name`, or none at `unit_step`.
+      metadata.FormatError: a stored vector does not have the layout its content describes.
+    """
+    names = [n for n in group.info.names if n in group.stats]
+    if name is not None:
+        if name not in group.stats:
+            raise NotFoundError(
+                f"{_describe_group(group.info)} in run {group.run!r} has no statistics of "
+                f"{name!r}; it has {names}"
+            )
+        names = [name]
+    if not names:
+        raise NotFoundError(f"{_describe_group(group.info)} has no activation statistics")
+    contents = [typing.cast(metadata.ActivationStatsContent, group.stats[n].content) for n in names]
+    bins = contents[0].bins
+    if any(c.bins != bins for c in contents):
+        raise metadata.FormatError(
+            f"the names of {_describe_group(group.info)} were written with different bins"
+        )
+    read = data_provider.read_tensors(
+        ctx,
+        experiment_id=experiment_id,
+        plugin_name=metadata.ACTIVATIONS_PLUGIN_NAME,
+        downsample=READ_ALL,
+        run_tag_filter=provider_lib.RunTagFilter(
+            runs=[group.run], tags=[group.stats[n].tag for n in names]
+        ),
+    ).get(group.run, {})
+    result = tuple(
+        _name_stats(content, read.get(group.stats[n].tag, []), unit_step)
+        for n, content in zip(names, contents)
+    )
+    return ActivationStats(group=group, bins=bins, names=result)
+
+
+def _name_stats(
+    content: metadata.ActivationStatsContent,
+    series: Sequence[provider_lib.TensorDatum],
+    unit_step: int | str | None,
+) -> NameStats:
+    series = sorted(series, key=lambda d: d.step)
+    tag = metadata.activation_stats_tag(content.info, content.name)
+    try:
+        vectors = metadata.parse_activation_stats_series(
+            [(d.step, d.numpy) for d in series], content
+        )
+    except metadata.FormatError as error:
+        raise metadata.FormatError(f"tag {tag!r} at {error}") from None
+    parts = metadata.split_activation_stats(vectors, content)
+    steps = np.array([d.step for d in series], dtype=np.int64)
+    if unit_step == ALL_STEPS:
+        chosen = np.arange(len(steps))
+    elif unit_step is None:
+        chosen = np.arange(len(steps))[-1:]
+    else:
+        chosen = np.flatnonzero(steps == unit_step)[-1:]
+        if not len(chosen):
+            raise NotFoundError(
+                f"{content.name!r} of {_describe_group(content.info)} has no statistics at step "
+                f"{unit_step}"
+            )
+    saturation = content.info.saturation(content.name)
+    fraction = metadata.SATURATED_UNIT_FRACTION
+    sides = [
+        metadata.ACTIVATION_UNIT_FIELDS.index(f) for f in ("left_saturated", "right_saturated")
+    ]
+    per_unit = parts["units"][:, sides]
+    saturated = (per_unit > fraction).sum(axis=2).astype(np.float64)
+    if saturation is None:
+        saturated[:] = np.nan
+    return NameStats(
+        name=content.name,
+        saturation=saturation,
+        thresholds=content.thresholds,
+        steps=steps,
+        wall_times=np.array([d.wall_time for d in series], dtype=np.float64),
+        scalars=parts["scalars"],
+        counts=parts["counts"],
+        unit_steps=steps[chosen],
+        units=parts["units"][chosen],
+        units_saturated=saturated,
+    )
+
+
+def read_gradient_norms(
+    data_provider: provider_lib.DataProvider,
+    ctx: Any,
+    experiment_id: str,
+    group: ActivationGroup,
+) -> GradientNorms:
+    """``||dL/dh_t||`` per timestep at every kept step of `group`.
+
+    Raises:
+      NotFoundError: the group has no gradient norms (logged without a target).
+      metadata.FormatError: a stored vector is not ``[timesteps]``.
+    """
+    if group.gradient_norms is None:
+        raise NotFoundError(
+            f"{_describe_group(group.info)} in run {group.run!r} has no gradients through time "
+            "(its probe had no target y)"
+        )
+    entry = group.gradient_norms
+    series = sorted(
+        _read_series(
+            data_provider,
+            ctx,
+            experiment_id,
+            metadata.ACTIVATIONS_PLUGIN_NAME,
+            group.run,
+            entry.tag,
+        ),
+        key=lambda d: d.step,
+    )
+    content = typing.cast(metadata.GradientNormsContent, entry.content)
+    try:
+        norms = metadata.parse_gradient_norms_series([(d.step, d.numpy) for d in series], content)
+    except metadata.FormatError as error:
+        raise metadata.FormatError(f"tag {entry.tag!r} at {error}") from None
+    return GradientNorms(
+        group=group,
+        steps=np.array([d.step for d in series], dtype=np.int64),
+        wall_times=np.array([d.wall_time for d in series], dtype=np.float64),
+        norms=norms,
+    )
+
+
+def read_activation_maps(
+    data_provider: provider_lib.DataProvider,
+    ctx: Any,
+    experiment_id: str,
+    group: ActivationGroup,
+    step: int | None = None,
+    name: str | None = None,
+) -> ActivationMaps:
+    """The maps of every name of `group` (or of `name` only) at `step` (default: the latest
+    step that every one of them has), read one tag at a time. dL/dh_t
+    (`metadata.HIDDEN_STATE_GRADIENT`) is included at the steps that have it.
+
+    Raises:
+      NotFoundError: no maps (of `name`), or none of every name at `step`.
+      metadata.FormatError: a map's tensor does not have the layout its content describes.
+    """
+    names = list(group.map_names)
+    if name is not None:
+        if name not in group.maps:
+            raise NotFoundError(
+                f"{_describe_group(group.info)} in run {group.run!r} has no maps of {name!r}; "
+                f"it has {names}"
+            )
+        names = [name]
+    if not names:
+        raise NotFoundError(f"{_describe_group(group.info)} in run {group.run!r} has no maps")
+    # dL/dh_t has maps only at the steps that had gradients (none before the first training
+    # step): the steps are those of the other maps, and it is included where it is there.
+    required = [n for n in names if n != metadata.HIDDEN_STATE_GRADIENT] or names
+    optional = [n for n in names if n not in required]
+    entries = [group.maps[n] for n in required + optional]
+    entries += [group.mask] if group.mask else []
+    contents = [typing.cast(metadata.ActivationMapContent, e.content) for e in entries]
+    block, sample = contents[0].block, contents[0].sample
+    if any((c.block, c.sample) != (block, sample) for c in contents):
+        raise metadata.FormatError(
+            f"the maps of {_describe_group(group.info)} differ in block or sample"
+        )
+    series = {
+        e.tag: _read_series(
+            data_provider,
+            ctx,
+            experiment_id,
+            metadata.ACTIVATION_MAPS_PLUGIN_NAME,
+            group.run,
+            e.tag,
+        )
+        for e in entries
+    }
+    needed = [e for e, c in zip(entries, contents) if c.name is None or c.name not in optional]
+    shared = set.intersection(*({d.step for d in series[e.tag]} for e in needed))
+    steps = tuple(sorted(shared))
+    if not steps:
+        raise NotFoundError(f"the maps of {_describe_group(group.info)} share no step")
+    if step is None:
+        step = steps[-1]
+    elif step not in shared:
+        raise NotFoundError(
+            f"the maps of {_describe_group(group.info)} have no step {step}; they have "
+            f"{len(steps)} steps from {steps[0]} to {steps[-1]}"
+        )
+    arrays = []
+    present = []
+    for entry in entries:
+        data = [d for d in series[entry.tag] if d.step == step]
+        if not data:  # an optional map without this step
+            continue
+        datum = max(data, key=lambda d: d.wall_time)
+        content = typing.cast(metadata.ActivationMapContent, entry.content)
+        try:
+            arrays.append(metadata.parse_activation_map_tensor(datum.numpy, content))
+        except metadata.FormatError as error:
+            raise metadata.FormatError(f"tag {entry.tag!r} at step {step}: {error}") from None
+        if content.name is not None:
+            present.append(content.name)
+    names = present
+    valid = arrays.pop() if group.mask else None
+    return ActivationMaps(
+        group=group,
+        step=step,
+        steps=steps,
+        names=tuple(names),
+        sample=sample,
+        block=block,
+        values=np.stack(arrays),
+        valid=valid,
+    )

@@ -128,6 +128,10 @@ class WeightGatesPlugin(base_plugin.TBPlugin):
             "/index": self._index_route,
             "/stats": self._stats_route,
             "/snapshot": self._snapshot_route,
+            "/activations": self._activations_route,
+            "/activation_stats": self._activation_stats_route,
+            "/activation_gradients": self._activation_gradients_route,
+            "/activation_maps": self._activation_maps_route,
             _STATIC_ROUTE + "*": self._static_route,
             "/*": self._unknown_route,
         }
@@ -136,7 +140,12 @@ class WeightGatesPlugin(base_plugin.TBPlugin):
         return False  # TensorBoard finds the data through `data_plugin_names`.
 
     def data_plugin_names(self) -> tuple[str, ...]:
-        return (metadata.PLUGIN_NAME, metadata.SNAPSHOT_PLUGIN_NAME)
+        return (
+            metadata.PLUGIN_NAME,
+            metadata.SNAPSHOT_PLUGIN_NAME,
+            metadata.ACTIVATIONS_PLUGIN_NAME,
+            metadata.ACTIVATION_MAPS_PLUGIN_NAME,
+        )
 
     def frontend_metadata(self) -> base_plugin.FrontendMetadata:
         return base_plugin.FrontendMetadata(
@@ -183,8 +192,60 @@ class WeightGatesPlugin(base_plugin.TBPlugin):
     @_json_route
     def _unknown_route(self, request: wrappers.Request) -> wrappers.Response:
         raise reader.NotFoundError(
-            f"no route {request.path!r}; the routes are index, stats, snapshot and static/<path>"
+            f"no route {request.path!r}; the routes are index, stats, snapshot, activations, activation_stats, "
+            "activation_gradients, activation_maps and static/<path>"
         )
+
+    @_json_route
+    def _activations_route(self, request: wrappers.Request) -> wrappers.Response:
+        ctx, experiment_id = _request_context(request)
+        index = reader.read_activation_index(
+            self._data_provider, ctx, experiment_id, self._step_cache
+        )
+        return _json_response(request, _activation_index_json(index))
+
+    @_json_route
+    def _activation_stats_route(self, request: wrappers.Request) -> wrappers.Response:
+        group = self._find_group(request)
+        step_text = request.args.get("step")
+        unit_step: int | str | None = (
+            reader.ALL_STEPS if step_text == reader.ALL_STEPS else _int_param(request, "step")
+        )
+        name = request.args.get("name")
+        ctx, experiment_id = _request_context(request)
+        stats = reader.read_activation_stats(
+            self._data_provider, ctx, experiment_id, group, name, unit_step
+        )
+        return _json_response(request, _activation_stats_json(stats))
+
+    @_json_route
+    def _activation_gradients_route(self, request: wrappers.Request) -> wrappers.Response:
+        group = self._find_group(request)
+        ctx, experiment_id = _request_context(request)
+        norms = reader.read_gradient_norms(self._data_provider, ctx, experiment_id, group)
+        return _json_response(request, _gradient_norms_json(norms))
+
+    @_json_route
+    def _activation_maps_route(self, request: wrappers.Request) -> wrappers.Response:
+        group = self._find_group(request)
+        step = _int_param(request, "step")
+        name = request.args.get("name")
+        ctx, experiment_id = _request_context(request)
+        maps = reader.read_activation_maps(
+            self._data_provider, ctx, experiment_id, group, step, name
+        )
+        return http_util.Respond(request, _activation_maps_body(maps), "application/octet-stream")
+
+    def _find_group(self, request: wrappers.Request) -> reader.ActivationGroup:
+        """The direction and cell of a layer named by a request's `run`, `layer`, `direction`
+        and `cell` parameters."""
+        run, layer, direction = (
+            _required_param(request, name) for name in ("run", "layer", "direction")
+        )
+        cell = _int_param(request, "cell")
+        ctx, experiment_id = _request_context(request)
+        listing = reader.list_activations(self._data_provider, ctx, experiment_id, run=run)
+        return listing.group(run, (layer, cell, direction))
 
     def _find_kernel(self, request: wrappers.Request, record: str) -> tuple[reader.Kernel, str]:
         """The kernel and kind named by a request's slice parameters, listed with its `record`
@@ -368,6 +429,146 @@ def _snapshot_body(snapshot: reader.KernelSnapshot) -> bytes:
         "gate_boundaries": list(snapshot.gate_boundaries),
         "nan_count": int(np.isnan(values[_MAX_ABS_PLANE]).sum()),
         "inf_count": int(np.isinf(values[_MAX_ABS_PLANE]).sum()),
+    }
+    encoded = json.dumps(header, allow_nan=False).encode("utf-8")
+    padding = b"\0" * (-(4 + len(encoded)) % 4)
+    data = np.ascontiguousarray(values, dtype="<f4").tobytes()
+    return struct.pack("<I", len(encoded)) + encoded + padding + data
+
+
+# Activations (docs/http-api.md, "Activations").
+
+
+def _group_json(group: reader.ActivationGroup) -> dict[str, Any]:
+    info = group.info
+    return {
+        "run": group.run,
+        "layer": info.layer,
+        "cell": info.cell,
+        "direction": info.direction,
+        "kind": metadata.ACTIVATIONS,
+    }
+
+
+def _activation_index_json(index: reader.ActivationIndex) -> dict[str, Any]:
+    runs = {}
+    for run, entries in index.runs.items():
+        layers: dict[tuple[str, int | None], dict[str, Any]] = {}
+        for entry in entries:
+            info = entry.group.info
+            layer = layers.setdefault(
+                (info.layer, info.cell),
+                {
+                    "layer": info.layer,
+                    "layer_type": info.layer_type,
+                    "order": info.order,
+                    "cell": info.cell,
+                    "directions": [],
+                },
+            )
+            layer["directions"].append(
+                {
+                    "direction": info.direction,
+                    "names": list(info.names),
+                    "saturations": dict(zip(info.names, info.saturations)),
+                    "units": info.units,
+                    "spatial": list(info.spatial),
+                    "timesteps": info.timesteps,
+                    "map_names": list(entry.group.map_names),
+                    "stats_steps": list(entry.stats_steps),
+                    "gradient_steps": list(entry.gradient_steps),
+                    "map_steps": list(entry.map_steps),
+                }
+            )
+        runs[run] = {"layers": list(layers.values())}
+    return {"version": API_VERSION, "runs": runs, "errors": dict(index.errors)}
+
+
+def _activation_stats_json(stats: reader.ActivationStats) -> dict[str, Any]:
+    fields = metadata.ACTIVATION_STAT_FIELDS
+    low, high = fields.index("hist_low"), fields.index("hist_high")
+    names = []
+    for entry in stats.names:
+        saturation = None
+        if entry.thresholds is not None:
+            saturation = {
+                "type": entry.saturation,
+                "low": entry.thresholds[0],
+                "high": entry.thresholds[1],
+            }
+        saturated = entry.units_saturated
+        names.append(
+            {
+                "name": entry.name,
+                "saturation": saturation,
+                "steps": entry.steps.tolist(),
+                "wall_times": _nullable(entry.wall_times),
+                "values": {
+                    **{field: _nullable(entry.scalars[:, i]) for i, field in enumerate(fields)},
+                    **{
+                        field: _nullable(saturated[:, i])
+                        for i, field in enumerate(reader.SATURATED_UNIT_FIELDS)
+                    },
+                },
+                "histograms": {
+                    "low": _nullable(entry.scalars[:, low]),
+                    "high": _nullable(entry.scalars[:, high]),
+                    "counts": _counts(entry.counts),
+                },
+                "units": {
+                    "steps": entry.unit_steps.tolist(),
+                    **{
+                        field: [_nullable(row) for row in entry.units[:, i]]
+                        for i, field in enumerate(metadata.ACTIVATION_UNIT_FIELDS)
+                    },
+                },
+            }
+        )
+    return {
+        **_group_json(stats.group),
+        "bins": stats.bins,
+        "units": stats.group.info.units,
+        "saturated_unit_fraction": metadata.SATURATED_UNIT_FRACTION,
+        "fields": [*fields, *reader.SATURATED_UNIT_FIELDS],
+        "unit_fields": list(metadata.ACTIVATION_UNIT_FIELDS),
+        "names": names,
+    }
+
+
+def _gradient_norms_json(norms: reader.GradientNorms) -> dict[str, Any]:
+    return {
+        **_group_json(norms.group),
+        "timesteps": norms.group.info.timesteps,
+        "steps": norms.steps.tolist(),
+        "wall_times": _nullable(norms.wall_times),
+        "norms": [_nullable(row) for row in norms.norms],
+    }
+
+
+def _activation_maps_body(maps: reader.ActivationMaps) -> bytes:
+    """The snapshot route's binary layout (docs/http-api.md), with one block of planes per
+    name: float32 LE ``names x planes x rows x cols``."""
+    info = maps.group.info
+    values = maps.values
+    header = {
+        **_group_json(maps.group),
+        "step": maps.step,
+        "steps": list(maps.steps),
+        "sample": maps.sample,
+        "names": list(maps.names),
+        "units": info.units,
+        "spatial": list(info.spatial),
+        "timesteps": info.timesteps,
+        "shape": list(info.map_shape),
+        "rows": values.shape[2],
+        "cols": values.shape[3],
+        "block": list(maps.block),
+        "planes": list(metadata.SNAPSHOT_PLANES),
+        "valid": None if maps.valid is None else _nullable(maps.valid.astype(np.float64)),
+        "nan_count": {
+            name: int(np.isnan(values[i, _MAX_ABS_PLANE]).sum())
+            for i, name in enumerate(maps.names)
+        },
     }
     encoded = json.dumps(header, allow_nan=False).encode("utf-8")
     padding = b"\0" * (-(4 + len(encoded)) % 4)

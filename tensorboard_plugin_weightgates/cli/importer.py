@@ -10,6 +10,11 @@ writer as the callback (`summary.GateLogger`: per-gate statistics, snapshots and
 * `import_series`: weights-only checkpoints loaded one after the other into one architecture
   become one run, a step per checkpoint (`checkpoint_steps`), with update sizes between them.
 
+With an `ActivationProbe`, each logged step also gets the recurrent layers' gate activations on
+the probe batch (and, with targets and a loss, their gradients through time), as
+``WeightGatesCallback(activations=...)`` logs them, so models trained elsewhere are compared on
+the same inputs.
+
 Which Keras loads a file: Keras 3 cannot rebuild recurrent layers saved by Keras 2 / tf-keras
 (``LSTM(time_major=...)`` is refused), and tf-keras cannot read every Keras 3 file, so a file is
 loaded by the Keras that saved it (the ``keras_version`` it records), then by the other one.
@@ -37,6 +42,7 @@ import re
 import shutil
 import sys
 import tempfile
+import typing
 import uuid
 import warnings
 import zipfile
@@ -46,9 +52,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import h5py
 
 from tensorboard_plugin_weightgates.cli import files
+from tensorboard_plugin_weightgates.cli.probe import ProbeBatch
 from tensorboard_plugin_weightgates.format.options import LogOptions
 
 if TYPE_CHECKING:
+    from tensorboard_plugin_weightgates.keras_writer.activation_logger import ActivationLogger
     from tensorboard_plugin_weightgates.keras_writer.summary import GateLogger
 
 RUN_SUBDIRECTORY = "train"
@@ -115,6 +123,42 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationProbe:
+    """A probe batch for the imported models' activations, and the name of the Keras loss
+    (``"mse"``) its targets are compared with, for gradients through time (None: no gradients;
+    `check_loss` validates it)."""
+
+    batch: ProbeBatch
+    loss: str | None = None
+
+    def logger(self, loaded: LoadedModel, writer: Any, options: LogOptions) -> ActivationLogger:
+        from tensorboard_plugin_weightgates.keras_writer.activation_logger import ActivationLogger
+
+        loss = None if self.loss is None else _keras(loaded.framework).losses.get(self.loss)
+        return ActivationLogger(loaded.model, writer, options=options, loss=loss)
+
+    def log(self, logger: ActivationLogger, step: int) -> None:
+        batch = self.batch
+        y = batch.y if self.loss is not None else None
+        logger.log(step, batch.x, y, batch.sample_weight, statistics=True, maps=True)
+
+
+def check_loss(name: str) -> str:
+    """Returns `name` if Keras knows it as a loss (``mse``, ``sparse_categorical_crossentropy``).
+
+    Raises:
+      ValueError: naming the loss.
+    """
+    import keras
+
+    try:
+        keras.losses.get(name)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{name!r} is not a Keras loss: {_one_line(error)}") from None
+    return name
 
 
 class Progress(Protocol):
@@ -450,6 +494,7 @@ def import_models(
     options: LogOptions | None = None,
     custom_objects: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    probe: ActivationProbe | None = None,
 ) -> list[Outcome]:
     """Imports each model file as a run of its own, logged at step 0.
 
@@ -462,6 +507,7 @@ def import_models(
       options: what to log per gate (bins, near-zero threshold, snapshot size).
       custom_objects: passed to Keras' ``load_model`` (see `load_custom_objects`).
       progress: told when each file begins and ends.
+      probe: also log the recurrent layers' activations on this probe.
 
     Returns:
       One `Outcome` per file, in the order of `paths`. A file that fails does not stop the
@@ -475,7 +521,7 @@ def import_models(
     outcomes = []
     for path, run in zip(paths, runs):
         progress.begin(path)
-        outcome = _import_model(path, run, logdir, overwrite, options, custom_objects)
+        outcome = _import_model(path, run, logdir, overwrite, options, custom_objects, probe)
         progress.end(outcome)
         outcomes.append(outcome)
     return outcomes
@@ -503,13 +549,15 @@ def check_distinct_runs(paths: Sequence[str], name: str | None = None) -> list[s
     return runs
 
 
-def _import_model(path, run, logdir, overwrite, options, custom_objects) -> Outcome:
+def _import_model(path, run, logdir, overwrite, options, custom_objects, probe) -> Outcome:
     try:
         _check_free(logdir, run, path, overwrite)
         loaded = load_model(path, custom_objects)
         with _StagedRun(logdir, run, overwrite, path) as staged:
             logger = _logger(loaded, staged.writer, options, path)
             logger.log_weights(0, statistics=True, snapshot_values=True)
+            if probe is not None:
+                probe.log(probe.logger(loaded, staged.writer, logger.options), 0)
             staged.commit()
     except ImportFailure as failure:
         return Outcome(path, run=run, error=failure)
@@ -527,6 +575,7 @@ def import_series(
     options: LogOptions | None = None,
     custom_objects: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    probe: ActivationProbe | None = None,
 ) -> list[Outcome]:
     """Imports weights-only checkpoints of one architecture as one run, a step per checkpoint.
 
@@ -559,6 +608,7 @@ def import_series(
         loaded = load_model(architecture, custom_objects)
         staged = _StagedRun(logdir, run, overwrite, architecture)
         logger = _logger(loaded, staged.writer, options, architecture)
+        activations = None if probe is None else probe.logger(loaded, staged.writer, logger.options)
     except Exception as error:  # Reported as the architecture's failure, like a model's.
         if staged is not None:
             staged.discard()
@@ -574,6 +624,8 @@ def import_series(
         for path in sorted(steps, key=lambda path: steps[path]) + missing:
             progress.begin(path)
             outcome = _import_checkpoint(loaded, logger, path, run, steps.get(path))
+            if outcome.ok and probe is not None and activations is not None:
+                probe.log(activations, typing.cast(int, outcome.step))
             progress.end(outcome)
             outcomes.append(outcome)
         if any(o.ok for o in outcomes[1:]):

@@ -2,8 +2,9 @@
 tables of a log directory.
 
     weightgates import MODEL... --logdir DIR
-    weightgates import --model ARCHITECTURE CHECKPOINT... --logdir DIR
+    weightgates import --model ARCHITECTURE CHECKPOINT... --logdir DIR [--probe FILE.npz]
     weightgates report LOGDIR [--step N|last] [--format table|csv|json|markdown] [--sort COLUMN]
+        [--kind weights|gradients|activations]
 
 Exit status: 0 on success; 1 when some file could not be imported (the others are) or a
 report has nothing to show; 2 for bad arguments, with a one-line message naming the argument.
@@ -33,6 +34,9 @@ examples:
   weightgates import --model arch.keras ckpt/epoch_*.weights.h5 --logdir logs --name run1
       one run over steps, a step per checkpoint: the number in its file name (epoch_012 -> 12,
       ckpt-3000 -> 3000), or its position on the command line when names have no such number
+  weightgates import models/*.keras --logdir logs --probe probe.npz --loss mse
+      also the recurrent layers' gate activations on the same probe batch (np.savez('probe.npz',
+      x=x, y=y)), with gradients through time from the targets y and the loss
 
 Models: .keras, .h5 saved by Keras 3 or by Keras 2 / tf-keras, SavedModel directories saved by
 tf-keras. Each file is loaded (compile=False) by the Keras that saved it, else by the other one.
@@ -46,6 +50,7 @@ examples:
   weightgates report logs
   weightgates report logs --step 3000 --sort update_size --reverse
   weightgates report logs --format csv > gates.csv
+  weightgates report logs --kind activations --sort right_saturated --reverse
 
 --step N takes, per gate, the latest record at or before step N (the 'step' column says which);
 a run with none is left out with a note on stderr. Units: indices of a gate's last axis; a unit
@@ -133,6 +138,19 @@ def _add_import(commands: Any) -> None:
         help=f"buckets per gate histogram (default {options.DEFAULT_BINS})",
     )
     sub.add_argument(
+        "--probe",
+        type=_file,
+        metavar="FILE.npz",
+        help="also log the recurrent layers' gate activations on this probe batch: a NumPy "
+        ".npz of x (or x_0, x_1...), optionally y and sample_weight",
+    )
+    sub.add_argument(
+        "--loss",
+        metavar="NAME",
+        help="the Keras loss (mse, sparse_categorical_crossentropy...) of the probe's y, for "
+        "gradients through time",
+    )
+    sub.add_argument(
         "--snapshot-max-cells",
         type=_integer(1),
         metavar="N",
@@ -153,7 +171,9 @@ def _add_report(commands: Any) -> None:
         "report",
         help="a per-gate table of every run of a log directory",
         description="Prints per-gate statistics of every run of a log directory at one step:\n"
-        "mean, std, L2 norm, fraction near zero, dead units, NaN and Inf counts, update size.",
+        "mean, std, L2 norm, fraction near zero, dead units, NaN and Inf counts, update size;\n"
+        "with --kind activations, per gate and state of the recurrent layers on the probe\n"
+        "batch: mean, std, saturated fractions and units.",
         epilog=_REPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -168,14 +188,22 @@ def _add_report(commands: Any) -> None:
     sub.add_argument("--format", choices=report.FORMATS, default="table", help="default: table")
     sub.add_argument(
         "--sort",
-        choices=report.COLUMNS,
+        choices=report.SORT_COLUMNS,
         metavar="COLUMN",
-        help="one of: " + ", ".join(report.COLUMNS),
+        help="one of: "
+        + ", ".join(report.COLUMNS)
+        + "; with --kind activations: "
+        + ", ".join(report.ACTIVATION_COLUMNS),
     )
     sub.add_argument(
         "--reverse", action="store_true", help="descending order (rows without a value last)"
     )
-    sub.add_argument("--kind", choices=metadata.KINDS, default="weights", help="default: weights")
+    sub.add_argument(
+        "--kind",
+        choices=(*metadata.KINDS, metadata.ACTIVATIONS),
+        default="weights",
+        help="default: weights",
+    )
     sub.set_defaults(handler=_report, parser=sub)
 
 
@@ -217,6 +245,12 @@ def _threshold(text: str) -> float:
 def _writable_directory(text: str) -> str:
     if os.path.exists(text) and not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"not a directory: {text!r}")
+    return text
+
+
+def _file(text: str) -> str:
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"no such file: {text!r}")
     return text
 
 
@@ -284,6 +318,7 @@ def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if missing is not None:
         return _report_missing(missing, args)
     _import_tensorflow(args)
+    probe = _activation_probe(args, parser, importer)
     given = {
         "histogram_bins": args.histogram_bins,
         "near_zero": args.near_zero,
@@ -297,6 +332,7 @@ def _import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         overwrite=args.overwrite,
         options=log_options,
         custom_objects=custom_objects,
+        probe=probe,
     )
     if args.model is not None:
         total = 1 + len(importer.checkpoint_files(args.files))
@@ -351,6 +387,33 @@ def _import_tensorflow(args: argparse.Namespace) -> None:
 
     tf.get_logger().setLevel("ERROR")
     absl_logging.set_verbosity(absl_logging.ERROR)
+
+
+def _activation_probe(args: argparse.Namespace, parser: argparse.ArgumentParser, importer: Any):
+    """The import's `importer.ActivationProbe`, or None without --probe."""
+    from tensorboard_plugin_weightgates.cli import probe
+
+    if args.probe is None:
+        if args.loss is not None:
+            parser.error("argument --loss: is for the targets of --probe, which is not given")
+        return None
+    try:
+        batch = probe.load_probe(args.probe)
+    except ValueError as error:
+        parser.error(f"argument --probe: {error}")
+    if batch.y is not None and args.loss is None:
+        parser.error(
+            f"argument --probe: {args.probe} holds targets y; pass --loss (a Keras loss such "
+            "as mse) for gradients through time, or leave y out of it"
+        )
+    if args.loss is not None:
+        if batch.y is None:
+            parser.error(f"argument --loss: {args.probe} holds no targets y to compare")
+        try:
+            importer.check_loss(args.loss)
+        except ValueError as error:
+            parser.error(f"argument --loss: {error}")
+    return importer.ActivationProbe(batch, args.loss)
 
 
 def _summary(outcomes: Sequence[Any], logdir: str, series: bool) -> str:
@@ -440,9 +503,22 @@ class ProgressBar:
 
 
 def _report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.kind == metadata.ACTIVATIONS and args.sort not in (None, *report.ACTIVATION_COLUMNS):
+        parser.error(
+            f"argument --sort: {args.sort!r} is not a column of --kind activations; choose from "
+            + ", ".join(report.ACTIVATION_COLUMNS)
+        )
+    if args.kind != metadata.ACTIVATIONS and args.sort not in (None, *report.COLUMNS):
+        parser.error(
+            f"argument --sort: {args.sort!r} is a column of --kind activations only; choose "
+            "from " + ", ".join(report.COLUMNS)
+        )
     quiet.use_tensorboard_without_tensorflow()
     provider = report.data_provider(args.logdir)
-    result = report.gate_rows(provider, kind=args.kind, step=args.step)
+    if args.kind == metadata.ACTIVATIONS:
+        result = report.activation_rows(provider, step=args.step)
+    else:
+        result = report.gate_rows(provider, kind=args.kind, step=args.step)
     for run, note in sorted(result.notes.items()):
         print(f"weightgates report: run {run!r}: {note}", file=sys.stderr)
     if not result.rows:
@@ -454,11 +530,11 @@ def _report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 1
     rows = list(result.rows)
     if args.sort:
-        rows = report.sort_rows(rows, args.sort, reverse=args.reverse)
+        rows = report.sort_rows(rows, args.sort, reverse=args.reverse, columns=result.columns)
     elif args.reverse:
         rows.reverse()
     try:
-        sys.stdout.write(report.render(rows, args.format))
+        sys.stdout.write(report.render(rows, args.format, result.columns))
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader (`| head`) left: stop quietly, and keep Python from failing on exit.

@@ -1,6 +1,7 @@
 """Per-gate tables of a log directory: every run's gate statistics at one step.
 
-`gate_rows` reads through TensorBoard's own data provider and `reader`, as the Weight Gates tab
+`gate_rows` (and `activation_rows`, per recurrent layer direction, cell and gate or state on the
+probe batch) reads through TensorBoard's own data provider and `reader`, as the Weight Gates tab
 does, so a table shows what the tab shows; `render` formats the rows for a terminal (aligned
 columns), for other programs (CSV, JSON) or for documents (Markdown). Nothing here imports
 TensorFlow.
@@ -46,9 +47,35 @@ COLUMNS = (
 statistics as `metadata.STAT_FIELDS` names and orders them (all but `_UNREPORTED`). `shape`
 is one gate's shape."""
 
+ACTIVATION_COLUMNS = (
+    "run",
+    "step",
+    "layer",
+    "cell",
+    "direction",
+    "name",
+    "units",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "left_saturated",
+    "right_saturated",
+    *reader.SATURATED_UNIT_FIELDS,
+    "nan_count",
+    "inf_count",
+)
+"""Columns of `weightgates report --kind activations`: where the values come from (`name`: a
+gate, ``cell_state`` or ``hidden_state``), then their statistics over the probe batch
+(`metadata.ACTIVATION_STAT_FIELDS`; the saturated fractions are of all values, the saturated
+units those saturated at more than `metadata.SATURATED_UNIT_FRACTION` of their positions)."""
+
+SORT_COLUMNS = tuple(dict.fromkeys(COLUMNS + ACTIVATION_COLUMNS))
+"""Every column of either kind of report, for the command line's ``--sort``."""
+
 FORMATS = ("table", "csv", "json", "markdown")
 
-_TEXT_COLUMNS = ("run", "layer", "direction", "kernel", "gate")
+_TEXT_COLUMNS = ("run", "layer", "direction", "kernel", "gate", "name")
 
 NOT_APPLICABLE = "n/a"
 """What the table, CSV and Markdown show for a statistic that does not apply to a gate (JSON has
@@ -59,6 +86,8 @@ _FIELD = {name: i for i, name in enumerate(metadata.STAT_FIELDS)}
 _SAMPLING = {
     metadata.PLUGIN_NAME: 0,
     metadata.SNAPSHOT_PLUGIN_NAME: 1,
+    metadata.ACTIVATIONS_PLUGIN_NAME: 0,
+    metadata.ACTIVATION_MAPS_PLUGIN_NAME: 1,
     "histograms": 1,
 }
 """What the multiplexer keeps per tag: every statistics record (0 means all), and only the
@@ -93,13 +122,41 @@ class Row:
 
 
 @dataclasses.dataclass(frozen=True)
+class ActivationRow:
+    """One gate or state of one direction and cell of a recurrent layer of one run, at `step`,
+    over the probe batch; NaN where undefined (saturation of a cell state)."""
+
+    run: str
+    step: int
+    layer: str
+    cell: int | None
+    direction: str
+    name: str
+    units: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    left_saturated: float
+    right_saturated: float
+    left_saturated_units: float
+    right_saturated_units: float
+    nan_count: int
+    inf_count: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Report:
     """The rows of every run that has records of the kind, and per run what was left out."""
 
     kind: str
     step: int | None
-    rows: tuple[Row, ...]
+    rows: tuple[Any, ...]
     notes: dict[str, str]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ACTIVATION_COLUMNS if self.kind == metadata.ACTIVATIONS else COLUMNS
 
 
 def data_provider(logdir: str) -> mux_data_provider.MultiplexerDataProvider:
@@ -144,6 +201,65 @@ def gate_rows(
         else:
             notes[run] = _join(notes.get(run), _missing(kind, step, bool(kernels)))
     return Report(kind=kind, step=step, rows=tuple(rows), notes=notes)
+
+
+def activation_rows(provider: Any, step: int | None = None, experiment_id: str = "") -> Report:
+    """Every gate and state of every recurrent layer's direction and cell of every run at
+    `step` (None: the latest), as `gate_rows` takes steps; runs by name, layers in model order.
+
+    Raises:
+      ValueError: `step` is negative.
+    """
+    if step is not None and step < 0:
+        raise ValueError(f"step must be >= 0 or None, got {step!r}")
+    ctx = tb_context.RequestContext()
+    index = reader.read_activation_index(provider, ctx, experiment_id)
+    notes = dict(index.errors)
+    rows: list[ActivationRow] = []
+    for run in sorted(index.runs):
+        run_rows = []
+        for entry in index.runs[run]:
+            if not entry.group.stats:
+                continue
+            stats = reader.read_activation_stats(provider, ctx, experiment_id, entry.group)
+            for name in stats.names:
+                chosen = _record_at(name.steps, step)
+                if chosen is not None:
+                    run_rows.append(_activation_row(entry.group, name, chosen))
+        if run_rows:
+            rows.extend(run_rows)
+        else:
+            notes[run] = _join(notes.get(run), _missing(metadata.ACTIVATIONS, step, True))
+    return Report(kind=metadata.ACTIVATIONS, step=step, rows=tuple(rows), notes=notes)
+
+
+def _activation_row(
+    group: reader.ActivationGroup, name: reader.NameStats, record: int
+) -> ActivationRow:
+    fields = {
+        f: float(name.scalars[record, i]) for i, f in enumerate(metadata.ACTIVATION_STAT_FIELDS)
+    }
+    saturated = dict(zip(reader.SATURATED_UNIT_FIELDS, name.units_saturated[record].tolist()))
+    info = group.info
+    return ActivationRow(
+        run=group.run,
+        step=int(name.steps[record]),
+        layer=info.layer,
+        cell=info.cell,
+        direction=info.direction,
+        name=name.name,
+        units=info.units,
+        mean=fields["mean"],
+        std=fields["std"],
+        min=fields["min"],
+        max=fields["max"],
+        left_saturated=fields["left_saturated"],
+        right_saturated=fields["right_saturated"],
+        left_saturated_units=saturated["left_saturated_units"],
+        right_saturated_units=saturated["right_saturated_units"],
+        nan_count=int(fields["nan_count"]),
+        inf_count=int(fields["inf_count"]),
+    )
 
 
 def _record_at(steps: np.ndarray, step: int | None) -> int | None:
@@ -192,15 +308,17 @@ def _join(*parts: str | None) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def sort_rows(rows: Iterable[Row], column: str, reverse: bool = False) -> list[Row]:
+def sort_rows(
+    rows: Iterable[Any], column: str, reverse: bool = False, columns: Sequence[str] = COLUMNS
+) -> list[Any]:
     """Rows ordered by `column` (ascending, or descending with `reverse`), ties in their
     current order; rows without a value there (NaN, no gate) come last either way.
 
     Raises:
-      ValueError: `column` is not one of `COLUMNS`.
+      ValueError: `column` is not one of `columns` (the rows' `Report.columns`).
     """
-    if column not in COLUMNS:
-        raise ValueError(f"column must be one of {COLUMNS}, got {column!r}")
+    if column not in columns:
+        raise ValueError(f"column must be one of {tuple(columns)}, got {column!r}")
     rows = list(rows)
     present = [r for r in rows if not _missing_value(getattr(r, column))]
     absent = [r for r in rows if _missing_value(getattr(r, column))]
@@ -212,8 +330,9 @@ def _missing_value(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def render(rows: Sequence[Row], format: str) -> str:
-    """`rows` as text in `format` (one of `FORMATS`), ending with a newline."""
+def render(rows: Sequence[Any], format: str, columns: Sequence[str] = COLUMNS) -> str:
+    """`rows` as text in `format` (one of `FORMATS`) with `columns` (the rows' kind's,
+    `Report.columns`), ending with a newline."""
     renderers = {
         "table": format_table,
         "csv": format_csv,
@@ -222,14 +341,14 @@ def render(rows: Sequence[Row], format: str) -> str:
     }
     if format not in renderers:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-    return renderers[format](rows)
+    return renderers[format](rows, columns)
 
 
-def format_table(rows: Sequence[Row]) -> str:
+def format_table(rows: Sequence[Any], columns: Sequence[str] = COLUMNS) -> str:
     """Aligned columns for a terminal: text left, numbers right, 4 significant digits, "-"
     where a row has no gate, cell or direction, "n/a" for dead units of a bias. The `cell`
     column appears only if some row has one."""
-    columns = _shown_columns(rows)
+    columns = _shown_columns(rows, columns)
     cells = [[_short(getattr(row, c), c) for c in columns] for row in rows]
     widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(columns)]
 
@@ -244,10 +363,10 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_markdown(rows: Sequence[Row]) -> str:
+def format_markdown(rows: Sequence[Any], columns: Sequence[str] = COLUMNS) -> str:
     """A GitHub-flavoured Markdown table, numbers right-aligned, 4 significant digits, as
     `format_table` writes missing values."""
-    columns = _shown_columns(rows)
+    columns = _shown_columns(rows, columns)
     align = ["---" if c in _TEXT_COLUMNS else "---:" for c in columns]
     lines = [_markdown_line(columns), _markdown_line(align)]
     lines += [_markdown_line([_short(getattr(row, c), c) for c in columns]) for row in rows]
@@ -258,25 +377,23 @@ def _markdown_line(values: Sequence[str]) -> str:
     return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
 
 
-def format_csv(rows: Sequence[Row]) -> str:
-    """CSV with a header of `COLUMNS`; floats at full precision (``nan`` where undefined),
+def format_csv(rows: Sequence[Any], columns: Sequence[str] = COLUMNS) -> str:
+    """CSV with a header of `columns`; floats at full precision (``nan`` where undefined),
     shapes as ``3x4``, an empty field where a row has no gate, cell or direction, ``n/a`` for
-    dead units
-    of a bias."""
+    dead units of a bias."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     for row in rows:
-        writer.writerow([_exact(getattr(row, c), c) for c in COLUMNS])
+        writer.writerow([_exact(getattr(row, c), c) for c in columns])
     return buffer.getvalue()
 
 
-def format_json(rows: Sequence[Row]) -> str:
-    """A JSON array of one object per row with the keys of `COLUMNS`; shapes as lists, null
+def format_json(rows: Sequence[Any], columns: Sequence[str] = COLUMNS) -> str:
+    """A JSON array of one object per row with the keys of `columns`; shapes as lists, null
     where a value is NaN or infinite (JSON has neither), a row has no gate, cell or direction,
-    or a
-    statistic does not apply (dead units of a bias)."""
-    objects = [{c: _json_value(getattr(row, c)) for c in COLUMNS} for row in rows]
+    or a statistic does not apply (dead units of a bias)."""
+    objects = [{c: _json_value(getattr(row, c)) for c in columns} for row in rows]
     return json.dumps(objects, indent=1, allow_nan=False) + "\n"
 
 
@@ -288,8 +405,8 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _shown_columns(rows: Sequence[Row]) -> list[str]:
-    return [c for c in COLUMNS if c != "cell" or any(r.cell is not None for r in rows)]
+def _shown_columns(rows: Sequence[Any], columns: Sequence[str]) -> list[str]:
+    return [c for c in columns if c != "cell" or any(r.cell is not None for r in rows)]
 
 
 def _short(value: Any, column: str) -> str:

@@ -48,6 +48,10 @@ fits the slice, a shape whose size fits int64), and each tensor's dtype and exac
 anything is allocated from it. Whatever fails is a `FormatError` naming the field, the value
 and what is allowed. New fields go through the same checks (`_field`, `_integer`, `_number`,
 `_text`, `_array`, `_shape`, `_real_tensor`).
+
+Activation records (gates, states and gradients through time of recurrent layers on a probe
+batch) have a section of their own at the end of this module, with their own plugin names and
+version (`ACTIVATIONS_FORMAT_VERSION`).
 """
 
 from __future__ import annotations
@@ -55,8 +59,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Union
 
 import numpy as np
 from tensorboard.compat.proto import summary_pb2
@@ -104,7 +108,8 @@ first logged step and for gradients)."""
 SNAPSHOT_PLANES = ("mean", "max_abs")
 
 SAMPLES_PER_PLUGIN = {PLUGIN_NAME: 2000, SNAPSHOT_PLUGIN_NAME: 100}
-"""What the plugin's loader asks TensorBoard to keep per tag unless the user says otherwise."""
+"""What the plugin's loader asks TensorBoard to keep per tag unless the user says otherwise (the
+activation records' plugin names are added in their section below)."""
 
 MAX_CONTENT_BYTES = 1 << 20
 """Largest summary content read; a writer's is well under a kilobyte, and every request parses
@@ -610,3 +615,544 @@ def _show(value: Any, limit: int = 80) -> str:
     """`repr(value)`, cut to `limit` characters: a field of a hostile record can be huge."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -----------------------------------------------------------------------------------------------
+# Activations: what recurrent layers compute on a probe batch (format of `keras_writer.activations`)
+# -----------------------------------------------------------------------------------------------
+#
+# Gate activations, cell and hidden states and gradients through time are records of their own,
+# under plugin names of their own, so that readers that predate them skip them, and versioned
+# apart from the slice records above (`ACTIVATIONS_FORMAT_VERSION`): they describe a direction and
+# cell of a layer (`ActivationInfo`, a `LayerInfo`), not a kernel.
+#
+# Activations format version 1
+# ----------------------------
+# Every record is a tensor summary whose content is UTF-8 JSON holding ``version``
+# (`ACTIVATIONS_FORMAT_VERSION`), ``record`` and ``layer`` (`ActivationInfo.to_json`), plus the
+# record's own parameters. A *name* is one of the values a cell computes per timestep, in
+# `ActivationInfo.names` order: its gates after their nonlinearity (`gate_names`), then
+# ``cell_state`` (LSTM, ConvLSTM) and ``hidden_state``. A *position* is one (sample, timestep)
+# of the probe batch (and, for ConvLSTM, one spatial position of the state) that the layer's
+# mask does not leave out.
+#
+# * ``activation_stats`` (plugin `ACTIVATIONS_PLUGIN_NAME`), one tag per name: a float64 vector
+#   of ``len(ACTIVATION_STAT_FIELDS) + 3 * units + bins`` values: the scalars of
+#   `ACTIVATION_STAT_FIELDS`, then for each field of `ACTIVATION_UNIT_FIELDS` one value per unit,
+#   then ``bins`` bucket counts of the finite values from ``hist_low`` to ``hist_high``. Content:
+#   ``name``, ``bins`` and ``saturation`` (``{"type": ..., "low": ..., "high": ...}`` or null).
+# * ``gradient_norms`` (plugin `ACTIVATIONS_PLUGIN_NAME`), one tag per direction and cell: a
+#   float64 vector ``[timesteps]``, at input timestep t the mean over the probe samples not masked
+#   at t of ``||dL/dh_t||`` (L2 over units and spatial positions), NaN where every sample is
+#   masked. ``dL/dh_t`` is the total derivative of the loss with respect to the hidden state at t:
+#   through the layer's output at t and through every later step of the recurrence.
+# * ``activation_map`` (plugin `ACTIVATION_MAPS_PLUGIN_NAME`), one tag per name and for
+#   ``hidden_state_gradient`` (dL/dh_t): the values of probe sample ``sample`` as a matrix of
+#   ``units`` rows (ConvLSTM: ``prod(spatial) * units`` rows, the unit varying fastest) by
+#   ``timesteps`` columns, reduced like a weight snapshot (`snapshot`) to float32
+#   ``[2, rows, cols]``: block means, then block entries of largest magnitude; masked timesteps
+#   are NaN. Content: ``name``, ``sample``, ``max_cells``, ``block``.
+# * ``activation_mask`` (plugin `ACTIVATION_MAPS_PLUGIN_NAME`), one tag per direction and cell,
+#   written with the maps: float32 ``[cols]``, per stored column of the maps, the fraction of its
+#   timesteps that the mask keeps for that sample (all 1 without a mask). Content as the maps'
+#   without ``name``.
+# * ``histogram`` (TensorBoard's ``histograms`` plugin): the buckets of ``activation_stats``.
+#
+# Timesteps are input timesteps in every direction: a backward direction's value at t is the one
+# it computed when it read input t.
+
+ACTIVATIONS_PLUGIN_NAME = "weightgates_activations"
+ACTIVATION_MAPS_PLUGIN_NAME = "weightgates_activation_maps"
+ACTIVATIONS_FORMAT_VERSION = 1
+
+SAMPLES_PER_PLUGIN.update({ACTIVATIONS_PLUGIN_NAME: 2000, ACTIVATION_MAPS_PLUGIN_NAME: 100})
+
+ACTIVATIONS = "activations"
+"""The kind of the activation records, beside `KINDS` (weights, gradients) of the slices."""
+
+RECORD_ACTIVATION_STATS = "activation_stats"
+RECORD_GRADIENT_NORMS = "gradient_norms"
+RECORD_ACTIVATION_MAP = "activation_map"
+RECORD_ACTIVATION_MASK = "activation_mask"
+
+HIDDEN_STATE = "hidden_state"
+CELL_STATE = "cell_state"
+HIDDEN_STATE_GRADIENT = "hidden_state_gradient"
+"""The map name of dL/dh_t, the gradient of the loss with respect to the hidden state."""
+
+SIGMOID = "sigmoid"
+TANH = "tanh"
+SATURATION_THRESHOLDS = {SIGMOID: (0.1, 0.9), TANH: (-0.9, 0.9)}
+"""Per saturation type, the values below which a value is left-saturated and above which it is
+right-saturated (Karpathy, Johnson and Fei-Fei 2015, section 4.2): a sigmoid-type value lies in
+(0, 1), a tanh-type value in (-1, 1). Values of other ranges (a cell state) have no saturation."""
+
+SATURATED_UNIT_FRACTION = 0.9
+"""A unit counts as left- (right-) saturated when it is so at more than this fraction of its
+positions: a unit that practically never switches. Readers' definition, not stored."""
+
+ACTIVATION_STAT_FIELDS = (
+    "count",
+    "nan_count",
+    "inf_count",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "left_saturated",
+    "right_saturated",
+    "hist_low",
+    "hist_high",
+)
+"""Scalars of an ``activation_stats`` record, over the name's values at every position: `count`
+is their number (positions times units), NaN and Inf included; the others cover the finite
+values only. `left_saturated` and `right_saturated` are the fractions below the low and above
+the high threshold (NaN for a name without saturation); `std` is the population standard
+deviation; `hist_low`/`hist_high` the bucket range (the finite range, widened by 0.5 on each
+side when it is a single value; 0 and 0 without finite values)."""
+
+ACTIVATION_UNIT_FIELDS = ("left_saturated", "right_saturated", "mean")
+"""Per-unit values of an ``activation_stats`` record: each unit's fraction of left- and
+right-saturated values and its mean, over its finite values (NaN for a unit without any, and
+the fractions NaN for a name without saturation)."""
+
+_MAX_UNITS = 2**24
+_MAX_BINS = 2**16
+_MAX_TIMESTEPS = 2**24
+_ACTIVATION_TAG_RECORDS = {
+    RECORD_ACTIVATION_STATS: "activation_stats",
+    RECORD_GRADIENT_NORMS: "activation_gradients",
+    RECORD_ACTIVATION_MAP: "activation_maps",
+    RECORD_ACTIVATION_MASK: "activation_masks",
+}
+"""Second tag component per record type; TensorBoard histograms of activations take
+``activations``. None of them is a slice record's (`RECORD_STATS`, `RECORD_SNAPSHOT`) or a kind,
+so no tag is written by two record types."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationInfo(LayerInfo):
+    """One direction and cell of a recurrent layer whose activations are logged: the identity
+    every activation record of it carries.
+
+    `names` are the values the cell computes per timestep (gates in storage order, then
+    ``cell_state`` where there is one, then ``hidden_state``), `saturations` the saturation type
+    of each (`SIGMOID`, `TANH` or None). `units` is the size of the state's last axis, `spatial`
+    the state's other axes for ConvLSTM (``()`` otherwise), `timesteps` the probe's length.
+    """
+
+    names: tuple[str, ...]
+    saturations: tuple[str | None, ...]
+    units: int
+    spatial: tuple[int, ...]
+    timesteps: int
+
+    @property
+    def key(self) -> tuple[str, int | None, str]:
+        """Identifies the direction and cell within a run: (layer, cell, direction)."""
+        return (self.layer, self.cell, self.direction)
+
+    def saturation(self, name: str) -> str | None:
+        return self.saturations[self.names.index(name)]
+
+    @property
+    def map_shape(self) -> tuple[int, int]:
+        """Rows and columns of a map before reduction: units (times spatial positions) by
+        timesteps."""
+        rows = self.units
+        for size in self.spatial:
+            rows *= size
+        return rows, self.timesteps
+
+    def to_json(self) -> dict[str, Any]:
+        obj = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        obj.update(
+            names=list(self.names),
+            saturations=list(self.saturations),
+            spatial=list(self.spatial),
+        )
+        return obj
+
+    @classmethod
+    def from_json(cls, obj: Any) -> ActivationInfo:
+        """Raises FormatError for anything but the object `to_json` writes."""
+        try:
+            if not isinstance(obj, dict):
+                raise TypeError("not a JSON object")
+            info = cls(
+                layer=_checked_field(obj, "layer", _text_field),
+                layer_type=_checked_field(obj, "layer_type", _text_field),
+                order=_checked_field(obj, "order", _int_field, 0, 2**31),
+                direction=_checked_field(obj, "direction", _text_field),
+                cell=_checked_field(obj, "cell", _optional_int_field, 0, 2**31),
+                bidirectional=_checked_field(obj, "bidirectional", _bool_field),
+                names=tuple(_checked_field(obj, "names", _list_of, _text_field)),
+                saturations=tuple(_checked_field(obj, "saturations", _list_of, _optional_text_field)),
+                units=_checked_field(obj, "units", _int_field, 1, _MAX_UNITS),
+                spatial=tuple(_checked_field(obj, "spatial", _list_of, _int_field, 1, _MAX_UNITS)),
+                timesteps=_checked_field(obj, "timesteps", _int_field, 1, _MAX_TIMESTEPS),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise FormatError(f"malformed activation layer description: {error!r}") from error
+        problem = _activation_info_problem(info)
+        if problem:
+            raise FormatError(f"malformed activation layer description: {problem}")
+        return info
+
+
+def _activation_info_problem(info: ActivationInfo) -> str | None:
+    if info.direction not in DIRECTIONS:
+        return f"direction {info.direction!r} is not one of {DIRECTIONS}"
+    if not info.names or len(set(info.names)) != len(info.names):
+        return f"names {list(info.names)} are empty or repeated"
+    if HIDDEN_STATE not in info.names or HIDDEN_STATE_GRADIENT in info.names:
+        return f"names {list(info.names)} must hold {HIDDEN_STATE!r}"
+    if len(info.saturations) != len(info.names):
+        return f"{len(info.saturations)} saturation types for {len(info.names)} names"
+    unknown = [s for s in info.saturations if s is not None and s not in SATURATION_THRESHOLDS]
+    if unknown:
+        return f"unknown saturation types {unknown}"
+    rows, cols = info.map_shape
+    if rows * cols > 2**40:
+        return f"a map of {rows} x {cols} values"
+    return None
+
+
+def _checked_field(obj: dict[str, Any], name: str, check: Callable[..., Any], *args: Any) -> Any:
+    """``check(obj[name], *args)``, its errors naming the field."""
+    if name not in obj:
+        raise KeyError(f"no field {name!r}")
+    try:
+        return check(obj[name], *args)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"field {name!r}: {error}") from None
+
+
+def _list_of(value: Any, check: Callable[..., Any], *args: Any) -> list:
+    return [check(item, *args) for item in _list_field(value)]
+
+
+def _optional_text_field(value: Any) -> str | None:
+    return None if value is None else _text_field(value)
+
+
+def _optional_int_field(value: Any, low: int, high: int) -> int | None:
+    return None if value is None else _int_field(value, low, high)
+
+
+def _bool_field(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _text_field(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _int_field(value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"expected an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+def _number_field(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _list_field(value: Any) -> list:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationStatsContent:
+    info: ActivationInfo
+    name: str
+    bins: int
+    thresholds: tuple[float, float] | None
+    """(low, high) saturation thresholds of `name`, or None for a value without saturation."""
+
+    @property
+    def vector_length(self) -> int:
+        return (
+            len(ACTIVATION_STAT_FIELDS) + len(ACTIVATION_UNIT_FIELDS) * self.info.units + self.bins
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientNormsContent:
+    info: ActivationInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationMapContent:
+    """A map record's parameters; `name` is None for the mask (``activation_mask``)."""
+
+    info: ActivationInfo
+    name: str | None
+    sample: int
+    max_cells: int
+    block: tuple[int, int]
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Rows and columns of the stored (block-reduced) map."""
+        rows, cols = self.info.map_shape
+        return -(-rows // self.block[0]), -(-cols // self.block[1])
+
+
+ActivationContent = Union[ActivationStatsContent, GradientNormsContent, ActivationMapContent]
+
+
+def _activation_tag(record: str, info: ActivationInfo, name: str | None = None) -> str:
+    cell = [] if info.cell is None else [f"cell_{info.cell}"]
+    tail = [] if name is None else [name]
+    parts = [TAG_PREFIX, _ACTIVATION_TAG_RECORDS[record], info.layer, info.direction, *cell]
+    return "/".join([*parts, *tail])
+
+
+def activation_stats_tag(info: ActivationInfo, name: str) -> str:
+    return _activation_tag(RECORD_ACTIVATION_STATS, info, name)
+
+
+def gradient_norms_tag(info: ActivationInfo) -> str:
+    return _activation_tag(RECORD_GRADIENT_NORMS, info)
+
+
+def activation_map_tag(info: ActivationInfo, name: str) -> str:
+    return _activation_tag(RECORD_ACTIVATION_MAP, info, name)
+
+
+def activation_mask_tag(info: ActivationInfo) -> str:
+    return _activation_tag(RECORD_ACTIVATION_MASK, info)
+
+
+def activation_histogram_tag(info: ActivationInfo, name: str) -> str:
+    cell = [] if info.cell is None else [f"cell_{info.cell}"]
+    return "/".join([TAG_PREFIX, ACTIVATIONS, info.layer, info.direction, *cell, name])
+
+
+def activation_tag(content: ActivationContent) -> str:
+    """The tag a record with this content is written under."""
+    if isinstance(content, ActivationStatsContent):
+        return activation_stats_tag(content.info, content.name)
+    if isinstance(content, GradientNormsContent):
+        return gradient_norms_tag(content.info)
+    if content.name is None:
+        return activation_mask_tag(content.info)
+    return activation_map_tag(content.info, content.name)
+
+
+def _activation_content(record: str, info: ActivationInfo, **params: Any) -> dict[str, Any]:
+    return {
+        "version": ACTIVATIONS_FORMAT_VERSION,
+        "record": record,
+        "layer": info.to_json(),
+        **params,
+    }
+
+
+def create_activation_stats_metadata(
+    info: ActivationInfo, name: str, bins: int
+) -> summary_pb2.SummaryMetadata:
+    saturation = info.saturation(name)
+    thresholds = None
+    if saturation is not None:
+        low, high = SATURATION_THRESHOLDS[saturation]
+        thresholds = {"type": saturation, "low": low, "high": high}
+    content = _activation_content(
+        RECORD_ACTIVATION_STATS, info, name=name, bins=int(bins), saturation=thresholds
+    )
+    return _metadata(ACTIVATIONS_PLUGIN_NAME, content, f"weightgates activations of {name}")
+
+
+def create_gradient_norms_metadata(info: ActivationInfo) -> summary_pb2.SummaryMetadata:
+    content = _activation_content(RECORD_GRADIENT_NORMS, info)
+    return _metadata(ACTIVATIONS_PLUGIN_NAME, content, "weightgates ||dL/dh_t|| per timestep")
+
+
+def create_activation_map_metadata(
+    info: ActivationInfo, name: str | None, sample: int, max_cells: int, block: tuple[int, int]
+) -> summary_pb2.SummaryMetadata:
+    """Metadata of a map of `name`, or of the mask (`name` None)."""
+    params: dict[str, Any] = {
+        "sample": int(sample),
+        "max_cells": int(max_cells),
+        "block": [int(block[0]), int(block[1])],
+    }
+    record = RECORD_ACTIVATION_MASK if name is None else RECORD_ACTIVATION_MAP
+    if name is not None:
+        params["name"] = name
+    description = "weightgates probe mask" if name is None else f"weightgates map of {name}"
+    return _metadata(
+        ACTIVATION_MAPS_PLUGIN_NAME, _activation_content(record, info, **params), description
+    )
+
+
+def create_activation_histogram_metadata(
+    info: ActivationInfo, name: str
+) -> summary_pb2.SummaryMetadata:
+    metadata = histogram_metadata.create_summary_metadata(
+        display_name=activation_histogram_tag(info, name),
+        description=f"{name} of {info.layer_type} {info.layer}, {info.direction} on the probe "
+        "batch (written by weightgates)",
+    )
+    metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
+    return metadata
+
+
+def parse_activation_content(content: bytes) -> ActivationContent:
+    """The content of any activation record (see the format above).
+
+    Raises:
+      FormatError: not JSON, another version or record type, or a field that is missing, of the
+        wrong type or out of range.
+    """
+    try:
+        obj = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FormatError(f"summary content is not weightgates JSON: {error}") from error
+    if not isinstance(obj, dict):
+        raise FormatError("summary content is not a JSON object")
+    version = obj.get("version")
+    if version != ACTIVATIONS_FORMAT_VERSION:
+        raise FormatError(
+            f"activations format version {version!r} is not supported (this weightgates reads "
+            f"version {ACTIVATIONS_FORMAT_VERSION}); upgrade tensorboard-plugin-weightgates"
+        )
+    record = obj.get("record")
+    if record not in _ACTIVATION_TAG_RECORDS:
+        raise FormatError(f"unknown activation record {record!r}")
+    info = ActivationInfo.from_json(obj.get("layer"))
+    try:
+        if record == RECORD_ACTIVATION_STATS:
+            return _stats_content(obj, info)
+        if record == RECORD_GRADIENT_NORMS:
+            return GradientNormsContent(info)
+        return _map_content(obj, info, record)
+    except (KeyError, TypeError, ValueError) as error:
+        raise FormatError(f"malformed {record} content: {error!r}") from error
+
+
+def _stats_content(obj: dict[str, Any], info: ActivationInfo) -> ActivationStatsContent:
+    name = _checked_field(obj, "name", _text_field)
+    if name not in info.names:
+        raise ValueError(f"name {name!r} is not one of {list(info.names)}")
+    saturation = obj["saturation"]
+    thresholds = None
+    if saturation is not None:
+        kind = saturation["type"]
+        if kind != info.saturation(name):
+            raise ValueError(
+                f"saturation {kind!r} differs from the layer's {info.saturation(name)!r}"
+            )
+        thresholds = (_number_field(saturation["low"]), _number_field(saturation["high"]))
+    elif info.saturation(name) is not None:
+        raise ValueError(f"no saturation for {name!r}, whose type is {info.saturation(name)!r}")
+    return ActivationStatsContent(
+        info=info,
+        name=name,
+        bins=_checked_field(obj, "bins", _int_field, 1, _MAX_BINS),
+        thresholds=thresholds,
+    )
+
+
+def _map_content(obj: dict[str, Any], info: ActivationInfo, record: str) -> ActivationMapContent:
+    name = None
+    if record == RECORD_ACTIVATION_MAP:
+        name = _checked_field(obj, "name", _text_field)
+        if name not in (*info.names, HIDDEN_STATE_GRADIENT):
+            raise ValueError(f"name {name!r} is not one of {[*info.names, HIDDEN_STATE_GRADIENT]}")
+    return ActivationMapContent(
+        info=info,
+        name=name,
+        sample=_checked_field(obj, "sample", _int_field, 0, 2**31),
+        max_cells=_checked_field(obj, "max_cells", _int_field, 1, 2**40),
+        block=_checked_field(obj, "block", _block_field, *info.map_shape),
+    )
+
+
+def _block_field(value: Any, rows: int, cols: int) -> tuple[int, int]:
+    items = _list_field(value)
+    if len(items) != 2:
+        raise ValueError(f"{items!r} is not [rows, cols]")
+    return _int_field(items[0], 1, rows), _int_field(items[1], 1, cols)
+
+
+def parse_activation_stats_series(
+    series: Sequence[tuple[int, Any]], content: ActivationStatsContent
+) -> np.ndarray:
+    """The vectors of one ``activation_stats`` tag's ``(step, values)`` points as float64
+    ``[points, content.vector_length]``; every point's layout is checked before the result is
+    allocated.
+
+    Raises:
+      FormatError: naming the first step whose vector does not have this layout.
+    """
+    length = content.vector_length
+    for step, values in series:
+        try:
+            _checked_tensor(values, (length,), "activation stats")
+        except FormatError as error:
+            raise FormatError(f"step {step}: {error}") from None
+    vectors = np.empty((len(series), length), dtype=np.float64)
+    for row, (_, values) in enumerate(series):
+        vectors[row] = np.asarray(values)
+    return vectors
+
+
+def split_activation_stats(
+    vectors: np.ndarray, content: ActivationStatsContent
+) -> dict[str, np.ndarray]:
+    """Views of ``[points, vector_length]`` vectors: ``scalars`` ``[points,
+    len(ACTIVATION_STAT_FIELDS)]``, ``units`` ``[points, len(ACTIVATION_UNIT_FIELDS), units]``
+    and ``counts`` ``[points, bins]``."""
+    scalars = len(ACTIVATION_STAT_FIELDS)
+    per_unit = len(ACTIVATION_UNIT_FIELDS) * content.info.units
+    return {
+        "scalars": vectors[:, :scalars],
+        "units": vectors[:, scalars : scalars + per_unit].reshape(
+            len(vectors), len(ACTIVATION_UNIT_FIELDS), content.info.units
+        ),
+        "counts": vectors[:, scalars + per_unit :],
+    }
+
+
+def parse_gradient_norms_series(
+    series: Sequence[tuple[int, Any]], content: GradientNormsContent
+) -> np.ndarray:
+    """The norms of one ``gradient_norms`` tag's points as float64 ``[points, timesteps]``."""
+    shape = (content.info.timesteps,)
+    for step, values in series:
+        try:
+            _checked_tensor(values, shape, "gradient norms")
+        except FormatError as error:
+            raise FormatError(f"step {step}: {error}") from None
+    return np.array([np.asarray(values, dtype=np.float64) for _, values in series]).reshape(
+        len(series), *shape
+    )
+
+
+def parse_activation_map_tensor(values: Any, content: ActivationMapContent) -> np.ndarray:
+    """A map as float32 ``[2, rows, cols]`` (``[cols]`` for a mask), its layout checked against
+    `content`."""
+    rows, cols = content.grid
+    if content.name is None:
+        return _checked_tensor(values, (cols,), "activation mask").astype(np.float32, copy=False)
+    shape = (len(SNAPSHOT_PLANES), rows, cols)
+    return _checked_tensor(values, shape, "activation map").astype(np.float32, copy=False)
+
+
+def _checked_tensor(values: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
+    values = np.asarray(values)
+    if values.dtype.kind not in "fiu":
+        raise FormatError(f"{what} tensor has dtype {values.dtype}, expected a real number type")
+    if values.shape != shape:
+        raise FormatError(f"{what} tensor has shape {values.shape}, expected {shape}")
+    return values

@@ -27,6 +27,11 @@ import tensorflow as tf
 from tensorboard_plugin_weightgates.format import options as log_options
 from tensorboard_plugin_weightgates.format.options import EPOCH, LogOptions
 from tensorboard_plugin_weightgates.keras_writer import compat, gates, train_gradients
+from tensorboard_plugin_weightgates.keras_writer.activation_logger import (
+    ActivationLogger,
+    check_activation_probe,
+    check_activation_sample,
+)
 from tensorboard_plugin_weightgates.keras_writer.probe import (
     check_probe_batch,
     compile_probe_gradients,
@@ -80,6 +85,11 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
       near_zero: |w| at or below which a weight counts as zero (sparsity, dead units).
       gradient_near_zero: the same for gradients.
       snapshot_max_cells: the most cells one gate's snapshot keeps.
+      activations: a probe batch for the recurrent layers' gate activations, logged at every
+        statistics step (maps of one sample at snapshot steps): inputs `x`, or `(x, y)` /
+        `(x, y, sample_weight)` for gradients through time (dL/dh_t, of the compiled loss), or
+        True for the probe batch of `gradients=`. See `keras_writer.activations`.
+      activation_sample: the probe sample whose unit x timestep maps are written.
     """
 
     def __init__(
@@ -94,6 +104,8 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         near_zero: float = log_options.DEFAULT_NEAR_ZERO,
         gradient_near_zero: float = log_options.DEFAULT_GRADIENT_NEAR_ZERO,
         snapshot_max_cells: int = log_options.DEFAULT_SNAPSHOT_MAX_CELLS,
+        activations: Any = None,
+        activation_sample: int = 0,
     ):
         super().__init__()
         compat.accept_tensor_logs(self)
@@ -102,6 +114,8 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         self.snapshot_freq = log_options.check_optional_frequency("snapshot_freq", snapshot_freq)
         self.layers = None if layers is None else gates.check_layers(layers)
         self.gradients = _gradient_source(gradients)
+        self.activations = check_activation_probe(activations, self.gradients)
+        self.activation_sample = check_activation_sample(activation_sample, self.activations)
         self.options = LogOptions(
             histogram_bins=histogram_bins,
             near_zero=near_zero,
@@ -111,6 +125,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         )
         self._logged_model: weakref.ref | None = None
         self._logger: GateLogger | None = None
+        self._activation_logger: ActivationLogger | None = None
         self._writer: tf.summary.SummaryWriter | None = None
         self._gradient_fn: Any = None
         self._train_step: train_gradients.TrainStepLogger | None = None
@@ -194,6 +209,10 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             if not self.model.built:
                 return False
             self._logger = GateLogger(self.model, self._writer, self.layers, self.options)
+            if self.activations is not None:
+                self._activation_logger = ActivationLogger(
+                    self.model, self._writer, self.layers, self.options, self.activation_sample
+                )
             if not self._logger.groups:
                 warnings.warn(
                     "WeightGatesCallback: the model has no layer with weights matching "
@@ -288,6 +307,17 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             )
         if snapshot_values and self._train_step is not None:
             self._snapshot_train_gradients()
+        if self._activation_logger is not None:
+            x, y, sample_weight = typing.cast(tuple, self.activations)
+            self._activation_logger.log(
+                step,
+                x,
+                y,
+                sample_weight,
+                statistics=statistics,
+                maps=snapshot_values,
+                gradients=gradients,
+            )
         if statistics:
             self._last_stats_step = step
         if snapshot_values:

@@ -15,7 +15,7 @@ starts with an underscore.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import tensorflow as tf
@@ -177,3 +177,36 @@ def uninlined_function(body: Callable) -> Any:
     """`body` as a `tf.function` that stays one call op in the graphs that call it
     (`NOINLINE_ATTRIBUTE`, an attribute `tf.function` passes to the function definition)."""
     return tf.function(body, autograph=False, experimental_attributes={NOINLINE_ATTRIBUTE: True})
+
+
+@contextlib.contextmanager
+def calls_intercepted(layers: Iterable[Any], handler: Callable[..., Any]) -> Iterator[None]:
+    """While active, calling one of `layers` (``layer(x, ...)``, from whatever model holds it)
+    runs ``handler(layer, call, args, kwargs)`` in place of ``layer.call(*args, **kwargs)``;
+    `call` is the layer's own ``call``, which the handler may run.
+
+    Keras (3 and tf-keras) runs a layer's ``__call__`` (casting, masks, the training flag) and
+    then looks up ``self.call`` on the instance at each call, so an instance attribute shadows
+    the class's method for every model type (Sequential, functional, subclassed, nested, inside
+    ``Bidirectional``). It is set with ``object.__setattr__``, past Keras' attribute tracking,
+    and removed on exit. Meant for tracing: a graph traced meanwhile keeps what the handler did.
+    """
+    layers = list(layers)
+    saved = []
+    for layer in layers:
+        own = layer.call
+        shadowed = "call" in vars(layer)
+
+        def call(*args: Any, _layer: Any = layer, _own: Any = own, **kwargs: Any) -> Any:
+            return handler(_layer, _own, args, kwargs)
+
+        object.__setattr__(layer, "call", call)
+        saved.append((layer, own, shadowed))
+    try:
+        yield
+    finally:
+        for layer, own, shadowed in saved:
+            if shadowed:
+                object.__setattr__(layer, "call", own)
+            else:
+                object.__delattr__(layer, "call")
