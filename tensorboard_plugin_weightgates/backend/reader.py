@@ -557,6 +557,26 @@ def _series(tag: str, points: list[provider_lib.TensorDatum] | str, content: Con
     return _Series(tag, tuple(kept), skipped)
 
 
+def _read_series(
+    data_provider: provider_lib.DataProvider,
+    ctx: Any,
+    experiment_id: str,
+    plugin_name: str,
+    run: str,
+    tag: str,
+) -> list[provider_lib.TensorDatum]:
+    """The points of one tag, one per step (`_last_written`), for readers that parse each
+    point themselves.
+
+    Raises:
+      metadata.FormatError: TensorBoard cannot read the tag's records.
+    """
+    points = _read_tags(data_provider, ctx, experiment_id, plugin_name, run, [tag])[tag]
+    if isinstance(points, str):
+        raise metadata.FormatError(f"tag {tag!r}: {points}")
+    return _last_written(points)
+
+
 def _last_written(points: Iterable[provider_lib.TensorDatum]) -> list[provider_lib.TensorDatum]:
     """`points` (in the order written) with one point per step, ascending: a point whose step
     is at or below an earlier one's replaces the points written before it from that step on,
@@ -1096,7 +1116,7 @@ def list_activations(
             else:
                 kept.append(entry)
         groups.setdefault(run_name, {})[key] = _activation_group(run_name, info, kept)
-    errors = {run_name: _error_text(reasons) for run_name, reasons in skipped.items()}
+    errors = {run_name: _skipped_text(reasons) for run_name, reasons in skipped.items()}
     return ActivationListing(groups=groups, errors=errors)
 
 

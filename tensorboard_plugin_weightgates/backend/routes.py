@@ -192,8 +192,8 @@ class WeightGatesPlugin(base_plugin.TBPlugin):
     @_json_route
     def _unknown_route(self, request: wrappers.Request) -> wrappers.Response:
         raise reader.NotFoundError(
-            f"no route {request.path!r}; the routes are index, stats, snapshot, activations, activation_stats, "
-            "activation_gradients, activation_maps and static/<path>"
+            f"no route {request.path!r}; the routes are index, stats, snapshot, activations, "
+            "activation_stats, activation_gradients, activation_maps and static/<path>"
         )
 
     @_json_route

@@ -787,7 +787,9 @@ class ActivationInfo(LayerInfo):
                 cell=_checked_field(obj, "cell", _optional_int_field, 0, 2**31),
                 bidirectional=_checked_field(obj, "bidirectional", _bool_field),
                 names=tuple(_checked_field(obj, "names", _list_of, _text_field)),
-                saturations=tuple(_checked_field(obj, "saturations", _list_of, _optional_text_field)),
+                saturations=tuple(
+                    _checked_field(obj, "saturations", _list_of, _optional_text_field)
+                ),
                 units=_checked_field(obj, "units", _int_field, 1, _MAX_UNITS),
                 spatial=tuple(_checked_field(obj, "spatial", _list_of, _int_field, 1, _MAX_UNITS)),
                 timesteps=_checked_field(obj, "timesteps", _int_field, 1, _MAX_TIMESTEPS),
