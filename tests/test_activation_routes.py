@@ -258,11 +258,13 @@ def test_damaged_records_are_skipped_and_reported_per_run(tmp_path):
     [
         ({"units": 0}, "units"),
         ({"units": True}, "units"),
-        ({"direction": "sideways"}, "direction 'sideways'"),
+        ({"direction": "sideways"}, "direction must be one of .* got 'sideways'"),
         ({"names": ["input", "input", "hidden_state"]}, "repeated"),
         ({"names": ["input"], "saturations": ["sigmoid"]}, "must hold 'hidden_state'"),
         ({"saturations": ["sigmoid"]}, "saturation types for"),
-        ({"saturations": ["sigmoid"] * 5 + ["relu"]}, "unknown saturation types"),
+        ({"saturations": ["sigmoid"] * 5 + ["relu"]}, "saturations must be one of .* got 'relu'"),
+        ({"bidirectional": 1}, "bidirectional must be true or false"),
+        ({"cell": -1}, "cell must be an integer"),
         ({"timesteps": 2**40}, "timesteps"),
         ({"layer": ""}, "non-empty string"),
     ],
@@ -277,10 +279,23 @@ def test_layer_descriptions_are_validated(change, message):
 @pytest.mark.parametrize(
     "content, message",
     [
-        (_content("activation_stats", name="forget", bins=3), "KeyError"),
+        (_content("activation_stats", name="forget", bins=3), "no 'saturation'"),
+        (
+            _content("activation_stats", name="forget", bins=3, saturation=[0.1, 0.9]),
+            "saturation must be an object",
+        ),
+        (
+            _content(
+                "activation_stats",
+                name="forget",
+                bins=3,
+                saturation={"type": "sigmoid", "low": float("nan"), "high": 0.9},
+            ),
+            "saturation low must be a finite number",
+        ),
         (
             _content("activation_stats", name="nope", bins=3, saturation=None),
-            "is not one of",
+            "name must be one of",
         ),
         (
             _content("activation_stats", name="forget", bins=3, saturation=None),
@@ -298,7 +313,7 @@ def test_layer_descriptions_are_validated(change, message):
         (_content("activation_map", name="forget", sample=0, max_cells=4, block=[1]), "block"),
         (
             _content("activation_map", name="forget", sample=0, max_cells=4, block=[9, 1]),
-            "from 1 to 2",
+            r"block \[9, 1\] is larger than the 2 x 4 map",
         ),
         (_content("mystery"), "unknown activation record"),
     ],

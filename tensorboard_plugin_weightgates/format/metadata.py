@@ -46,8 +46,9 @@ copy), so the parse functions check everything a reader relies on before it reli
 the content's size, JSON types, ranges (no NaN `near_zero`, no ``bins < 1``, a `block` that
 fits the slice, a shape whose size fits int64), and each tensor's dtype and exact shape before
 anything is allocated from it. Whatever fails is a `FormatError` naming the field, the value
-and what is allowed. New fields go through the same checks (`_field`, `_integer`, `_number`,
-`_text`, `_array`, `_shape`, `_real_tensor`).
+and what is allowed. New fields, of the slice records and of the activation records alike, go
+through the same checks (`_field`, `_integer`, `_number`, `_boolean`, `_choice`, `_text`,
+`_array`, `_shape`, `_block`, `_real_tensor`).
 
 Activation records (gates, states and gradients through time of recurrent layers on a probe
 batch) have a section of their own at the end of this module, with their own plugin names and
@@ -59,7 +60,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
 import numpy as np
@@ -265,14 +266,9 @@ class SliceInfo(KernelInfo):
 
 def _added_in_version_2(obj: dict[str, Any], what: str) -> dict[str, Any]:
     """The slice fields of format version 2 that version 1 lacks, parsed from `obj`."""
-    bidirectional = _field(obj, "bidirectional", what)
-    if not isinstance(bidirectional, bool):
-        raise FormatError(
-            f"{what}: bidirectional must be true or false, got {_show(bidirectional)}"
-        )
     axes = _array(_field(obj, "axes", what), "axes", what)
     return dict(
-        bidirectional=bidirectional,
+        bidirectional=_boolean(_field(obj, "bidirectional", what), "bidirectional", what),
         kernel_order=_integer(_field(obj, "kernel_order", what), "kernel_order", what),
         axes=tuple(_text(axis, "axes", what) for axis in axes),
         variable_shape=_shape(_field(obj, "variable_shape", what), "variable_shape", what),
@@ -385,7 +381,8 @@ def create_histogram_metadata(info: SliceInfo, kind: str) -> summary_pb2.Summary
     return metadata
 
 
-def _load_content(content: bytes, record: str) -> dict[str, Any]:
+def _load_json(content: bytes) -> dict[str, Any]:
+    """A record's content as a JSON object, its size checked before it is parsed."""
     if len(content) > MAX_CONTENT_BYTES:
         raise FormatError(
             f"summary content of {len(content)} bytes is larger than the {MAX_CONTENT_BYTES} "
@@ -398,6 +395,11 @@ def _load_content(content: bytes, record: str) -> dict[str, Any]:
         raise FormatError(f"summary content is not weightgates JSON: {error}") from error
     if not isinstance(obj, dict):
         raise FormatError("summary content is not a JSON object")
+    return obj
+
+
+def _load_content(content: bytes, record: str) -> dict[str, Any]:
+    obj = _load_json(content)
     version = obj.get("version")
     if type(version) is not int or version not in READABLE_VERSIONS:
         newer = type(version) is int and version > FORMAT_VERSION
@@ -443,13 +445,7 @@ def parse_snapshot_content(content: bytes) -> SnapshotContent:
     what = "malformed snapshot content"
     info = SliceInfo.from_json(_field(obj, "slice", what), obj["version"])
     max_cells = _integer(_field(obj, "max_cells", what), "max_cells", what, minimum=1)
-    sides = _array(_field(obj, "block", what), "block", what)
-    if len(sides) != 2:
-        raise FormatError(f"{what}: block must be [block_rows, block_cols], got {_show(sides)}")
-    block = (
-        _integer(sides[0], "block", what, minimum=1),
-        _integer(sides[1], "block", what, minimum=1),
-    )
+    block = _block(_field(obj, "block", what), what)
     parsed = SnapshotContent(info=info, kind=obj["kind"], max_cells=max_cells, block=block)
     rows, cols = matrix_shape(info.shape)
     if block[0] > max(rows, 1) or block[1] > max(cols, 1):
@@ -565,6 +561,12 @@ def _text(value: Any, name: str, what: str) -> str:
     return value
 
 
+def _boolean(value: Any, name: str, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise FormatError(f"{what}: {name} must be true or false, got {_show(value)}")
+    return value
+
+
 def _choice(value: Any, name: str, what: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise FormatError(f"{what}: {name} must be one of {list(allowed)}, got {_show(value)}")
@@ -586,6 +588,17 @@ def _shape(value: Any, name: str, what: str) -> tuple[int, ...]:
     if math.prod(shape) > MAX_SIZE:
         raise FormatError(f"{what}: {name} {_show(list(shape))} has more than {MAX_SIZE} values")
     return shape
+
+
+def _block(value: Any, what: str) -> tuple[int, int]:
+    """A reduction block: ``[block_rows, block_cols]``, each >= 1."""
+    sides = _array(value, "block", what)
+    if len(sides) != 2:
+        raise FormatError(f"{what}: block must be [block_rows, block_cols], got {_show(sides)}")
+    return (
+        _integer(sides[0], "block", what, minimum=1),
+        _integer(sides[1], "block", what, minimum=1),
+    )
 
 
 def _gates(value: Any, what: str) -> tuple[str | None, ...]:
@@ -717,8 +730,8 @@ right-saturated values and its mean, over its finite values (NaN for a unit with
 the fractions NaN for a name without saturation)."""
 
 _MAX_UNITS = 2**24
-_MAX_BINS = 2**16
 _MAX_TIMESTEPS = 2**24
+_SATURATION_TYPES = tuple(SATURATION_THRESHOLDS)
 _ACTIVATION_TAG_RECORDS = {
     RECORD_ACTIVATION_STATS: "activation_stats",
     RECORD_GRADIENT_NORMS: "activation_gradients",
@@ -776,100 +789,55 @@ class ActivationInfo(LayerInfo):
     @classmethod
     def from_json(cls, obj: Any) -> ActivationInfo:
         """Raises FormatError for anything but the object `to_json` writes."""
-        try:
-            if not isinstance(obj, dict):
-                raise TypeError("not a JSON object")
-            info = cls(
-                layer=_checked_field(obj, "layer", _text_field),
-                layer_type=_checked_field(obj, "layer_type", _text_field),
-                order=_checked_field(obj, "order", _int_field, 0, 2**31),
-                direction=_checked_field(obj, "direction", _text_field),
-                cell=_checked_field(obj, "cell", _optional_int_field, 0, 2**31),
-                bidirectional=_checked_field(obj, "bidirectional", _bool_field),
-                names=tuple(_checked_field(obj, "names", _list_of, _text_field)),
-                saturations=tuple(
-                    _checked_field(obj, "saturations", _list_of, _optional_text_field)
-                ),
-                units=_checked_field(obj, "units", _int_field, 1, _MAX_UNITS),
-                spatial=tuple(_checked_field(obj, "spatial", _list_of, _int_field, 1, _MAX_UNITS)),
-                timesteps=_checked_field(obj, "timesteps", _int_field, 1, _MAX_TIMESTEPS),
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise FormatError(f"malformed activation layer description: {error!r}") from error
+        what = "malformed activation layer description"
+        if not isinstance(obj, dict):
+            raise FormatError(f"{what}: not a JSON object but {_show(obj)}")
+
+        def field(name: str) -> Any:
+            return _field(obj, name, what)
+
+        cell = field("cell")
+        saturations = _array(field("saturations"), "saturations", what)
+        info = cls(
+            layer=_text(field("layer"), "layer", what),
+            layer_type=_text(field("layer_type"), "layer_type", what),
+            order=_integer(field("order"), "order", what),
+            direction=_choice(field("direction"), "direction", what, DIRECTIONS),
+            cell=None if cell is None else _integer(cell, "cell", what),
+            bidirectional=_boolean(field("bidirectional"), "bidirectional", what),
+            names=tuple(
+                _text(name, "names", what) for name in _array(field("names"), "names", what)
+            ),
+            saturations=tuple(
+                None if kind is None else _choice(kind, "saturations", what, _SATURATION_TYPES)
+                for kind in saturations
+            ),
+            units=_integer(field("units"), "units", what, minimum=1, maximum=_MAX_UNITS),
+            spatial=tuple(
+                _integer(size, "spatial", what, minimum=1, maximum=_MAX_UNITS)
+                for size in _array(field("spatial"), "spatial", what)
+            ),
+            timesteps=_integer(
+                field("timesteps"), "timesteps", what, minimum=1, maximum=_MAX_TIMESTEPS
+            ),
+        )
         problem = _activation_info_problem(info)
         if problem:
-            raise FormatError(f"malformed activation layer description: {problem}")
+            raise FormatError(f"{what}: {problem}")
         return info
 
 
 def _activation_info_problem(info: ActivationInfo) -> str | None:
-    if info.direction not in DIRECTIONS:
-        return f"direction {info.direction!r} is not one of {DIRECTIONS}"
     if not info.names or len(set(info.names)) != len(info.names):
         return f"names {list(info.names)} are empty or repeated"
     if HIDDEN_STATE not in info.names or HIDDEN_STATE_GRADIENT in info.names:
         return f"names {list(info.names)} must hold {HIDDEN_STATE!r}"
     if len(info.saturations) != len(info.names):
         return f"{len(info.saturations)} saturation types for {len(info.names)} names"
-    unknown = [s for s in info.saturations if s is not None and s not in SATURATION_THRESHOLDS]
-    if unknown:
-        return f"unknown saturation types {unknown}"
     rows, cols = info.map_shape
     if rows * cols > 2**40:
         return f"a map of {rows} x {cols} values"
     return None
-
-
-def _checked_field(obj: dict[str, Any], name: str, check: Callable[..., Any], *args: Any) -> Any:
-    """``check(obj[name], *args)``, its errors naming the field."""
-    if name not in obj:
-        raise KeyError(f"no field {name!r}")
-    try:
-        return check(obj[name], *args)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"field {name!r}: {error}") from None
-
-
-def _list_of(value: Any, check: Callable[..., Any], *args: Any) -> list:
-    return [check(item, *args) for item in _list_field(value)]
-
-
-def _optional_text_field(value: Any) -> str | None:
-    return None if value is None else _text_field(value)
-
-
-def _optional_int_field(value: Any, low: int, high: int) -> int | None:
-    return None if value is None else _int_field(value, low, high)
-
-
-def _bool_field(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {value!r}")
-    return value
-
-
-def _text_field(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _int_field(value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"expected an integer from {low} to {high}, got {value!r}")
-    return value
-
-
-def _number_field(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _list_field(value: Any) -> list:
-    if not isinstance(value, list):
-        raise TypeError(f"expected a list, got {value!r}")
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1016,75 +984,70 @@ def parse_activation_content(content: bytes) -> ActivationContent:
       FormatError: not JSON, another version or record type, or a field that is missing, of the
         wrong type or out of range.
     """
-    try:
-        obj = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise FormatError(f"summary content is not weightgates JSON: {error}") from error
-    if not isinstance(obj, dict):
-        raise FormatError("summary content is not a JSON object")
+    obj = _load_json(content)
     version = obj.get("version")
-    if version != ACTIVATIONS_FORMAT_VERSION:
+    if type(version) is not int or version != ACTIVATIONS_FORMAT_VERSION:
         raise FormatError(
-            f"activations format version {version!r} is not supported (this weightgates reads "
-            f"version {ACTIVATIONS_FORMAT_VERSION}); upgrade tensorboard-plugin-weightgates"
+            f"activations format version {_show(version)} is not supported (this weightgates "
+            f"reads version {ACTIVATIONS_FORMAT_VERSION}); upgrade tensorboard-plugin-weightgates"
         )
     record = obj.get("record")
     if record not in _ACTIVATION_TAG_RECORDS:
-        raise FormatError(f"unknown activation record {record!r}")
+        raise FormatError(f"unknown activation record {_show(record)}")
     info = ActivationInfo.from_json(obj.get("layer"))
-    try:
-        if record == RECORD_ACTIVATION_STATS:
-            return _stats_content(obj, info)
-        if record == RECORD_GRADIENT_NORMS:
-            return GradientNormsContent(info)
-        return _map_content(obj, info, record)
-    except (KeyError, TypeError, ValueError) as error:
-        raise FormatError(f"malformed {record} content: {error!r}") from error
+    what = f"malformed {record} content"
+    if record == RECORD_ACTIVATION_STATS:
+        return _stats_content(obj, info, what)
+    if record == RECORD_GRADIENT_NORMS:
+        return GradientNormsContent(info)
+    return _map_content(obj, info, record, what)
 
 
-def _stats_content(obj: dict[str, Any], info: ActivationInfo) -> ActivationStatsContent:
-    name = _checked_field(obj, "name", _text_field)
-    if name not in info.names:
-        raise ValueError(f"name {name!r} is not one of {list(info.names)}")
-    saturation = obj["saturation"]
+def _stats_content(obj: dict[str, Any], info: ActivationInfo, what: str) -> ActivationStatsContent:
+    name = _choice(_field(obj, "name", what), "name", what, info.names)
+    expected = info.saturation(name)
+    saturation = _field(obj, "saturation", what)
     thresholds = None
     if saturation is not None:
-        kind = saturation["type"]
-        if kind != info.saturation(name):
-            raise ValueError(
-                f"saturation {kind!r} differs from the layer's {info.saturation(name)!r}"
+        if not isinstance(saturation, dict):
+            raise FormatError(f"{what}: saturation must be an object, got {_show(saturation)}")
+        kind = _field(saturation, "type", what)
+        if kind != expected:
+            raise FormatError(
+                f"{what}: saturation {_show(kind)} differs from the layer's {expected!r}"
             )
-        thresholds = (_number_field(saturation["low"]), _number_field(saturation["high"]))
-    elif info.saturation(name) is not None:
-        raise ValueError(f"no saturation for {name!r}, whose type is {info.saturation(name)!r}")
+        thresholds = (
+            _number(_field(saturation, "low", what), "saturation low", what, -math.inf),
+            _number(_field(saturation, "high", what), "saturation high", what, -math.inf),
+        )
+    elif expected is not None:
+        raise FormatError(f"{what}: no saturation for {name!r}, whose type is {expected!r}")
     return ActivationStatsContent(
         info=info,
         name=name,
-        bins=_checked_field(obj, "bins", _int_field, 1, _MAX_BINS),
+        bins=_integer(_field(obj, "bins", what), "bins", what, minimum=1, maximum=MAX_BINS),
         thresholds=thresholds,
     )
 
 
-def _map_content(obj: dict[str, Any], info: ActivationInfo, record: str) -> ActivationMapContent:
+def _map_content(
+    obj: dict[str, Any], info: ActivationInfo, record: str, what: str
+) -> ActivationMapContent:
     name = None
     if record == RECORD_ACTIVATION_MAP:
-        name = _checked_field(obj, "name", _text_field)
-        if name not in (*info.names, HIDDEN_STATE_GRADIENT):
-            raise ValueError(f"name {name!r} is not one of {[*info.names, HIDDEN_STATE_GRADIENT]}")
+        allowed = (*info.names, HIDDEN_STATE_GRADIENT)
+        name = _choice(_field(obj, "name", what), "name", what, allowed)
+    rows, cols = info.map_shape
+    block = _block(_field(obj, "block", what), what)
+    if block[0] > rows or block[1] > cols:
+        raise FormatError(f"{what}: block {list(block)} is larger than the {rows} x {cols} map")
     return ActivationMapContent(
         info=info,
         name=name,
-        sample=_checked_field(obj, "sample", _int_field, 0, 2**31),
-        max_cells=_checked_field(obj, "max_cells", _int_field, 1, 2**40),
-        block=_checked_field(obj, "block", _block_field, *info.map_shape),
+        sample=_integer(_field(obj, "sample", what), "sample", what, maximum=2**31),
+        max_cells=_integer(_field(obj, "max_cells", what), "max_cells", what, minimum=1),
+        block=block,
     )
-
-
-def _block_field(value: Any, rows: int, cols: int) -> tuple[int, int]:
-    items = _list_field(value)
-    if len(items) != 2:
-        raise ValueError(f"{items!r} is not [rows, cols]")
-    return _int_field(items[0], 1, rows), _int_field(items[1], 1, cols)
 
 
 def parse_activation_stats_series(
@@ -1100,7 +1063,7 @@ def parse_activation_stats_series(
     length = content.vector_length
     for step, values in series:
         try:
-            _checked_tensor(values, (length,), "activation stats")
+            _real_tensor(values, (length,), "activation stats tensor")
         except FormatError as error:
             raise FormatError(f"step {step}: {error}") from None
     vectors = np.empty((len(series), length), dtype=np.float64)
@@ -1133,7 +1096,7 @@ def parse_gradient_norms_series(
     shape = (content.info.timesteps,)
     for step, values in series:
         try:
-            _checked_tensor(values, shape, "gradient norms")
+            _real_tensor(values, shape, "gradient norms tensor")
         except FormatError as error:
             raise FormatError(f"step {step}: {error}") from None
     return np.array([np.asarray(values, dtype=np.float64) for _, values in series]).reshape(
@@ -1146,15 +1109,8 @@ def parse_activation_map_tensor(values: Any, content: ActivationMapContent) -> n
     `content`."""
     rows, cols = content.grid
     if content.name is None:
-        return _checked_tensor(values, (cols,), "activation mask").astype(np.float32, copy=False)
+        return _real_tensor(values, (cols,), "activation mask tensor").astype(
+            np.float32, copy=False
+        )
     shape = (len(SNAPSHOT_PLANES), rows, cols)
-    return _checked_tensor(values, shape, "activation map").astype(np.float32, copy=False)
-
-
-def _checked_tensor(values: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
-    values = np.asarray(values)
-    if values.dtype.kind not in "fiu":
-        raise FormatError(f"{what} tensor has dtype {values.dtype}, expected a real number type")
-    if values.shape != shape:
-        raise FormatError(f"{what} tensor has shape {values.shape}, expected {shape}")
-    return values
+    return _real_tensor(values, shape, "activation map tensor").astype(np.float32, copy=False)
