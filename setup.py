@@ -24,6 +24,7 @@ setuptools.setup(
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
+    license_files=["LICENSE"],
     python_requires=">=3.9",
     packages=setuptools.find_packages(include=["tensorboard_plugin_weightgates*"]),
     package_data={"tensorboard_plugin_weightgates": ["static/*", "static/**/*"]},
@@ -47,7 +48,6 @@ setuptools.setup(
     classifiers=[
         "Framework :: TensorFlow",
         "Intended Audience :: Science/Research",
-        "License :: OSI Approved :: Apache Software License",
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ],
