@@ -10,6 +10,7 @@ import {
   gateWords,
   rowBlocks,
   rowSeparators,
+  rowTickChars,
   rowTicks,
   unravel,
 } from "../../tensorboard_plugin_weightgates/static/axes.js";
@@ -144,5 +145,13 @@ describe("columnTicks", () => {
       sparse.slice(0, 3).map((t) => t.text),
       ["0", "5", "10"],
     );
+  });
+});
+
+describe("rowTickChars", () => {
+  it("is the length of the longest tick", () => {
+    assert.equal(rowTickChars(CONV.axes, CONV.shape), "(2, 2)".length);
+    assert.equal(rowTickChars(["input", "unit"], [128, 4]), 3);
+    assert.equal(rowTickChars(["unit"], [16]), 0);
   });
 });

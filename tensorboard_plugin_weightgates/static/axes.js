@@ -191,6 +191,19 @@ export function rowTicks(axes, shape, rows, blockRows, height, minPixels = 14) {
 }
 
 /**
+ * The number of characters of the longest row tick of a kernel (0 without row ticks), so that
+ * the tick column has its width before the ticks that fit are known.
+ */
+export function rowTickChars(axes, shape) {
+  const row = rowAxes(axes, shape);
+  if (row && row.names.length === 0) return 0;
+  if (!row) return String(Math.max(0, (shape ?? [1]).slice(0, -1).reduce((a, b) => a * b, 1) - 1)).length;
+  if (row.names.length === 1) return String(Math.max(0, row.sizes[0] - 1)).length;
+  const largest = row.sizes.slice(0, -1).map((size) => size - 1);
+  return `(${largest.join(", ")})`.length;
+}
+
+/**
  * Column ticks per gate on a heatmap `width` pixels wide: `[{x, text}]`, `x` the centre of the
  * unit's stored column as a fraction of the width, units counted from 0 in each gate at a
  * round stride at least `minPixels` apart. `originalBoundaries` are the gates' columns in the

@@ -10,6 +10,7 @@ import {
   describeColumns,
   describeRows,
   rowSeparators,
+  rowTickChars,
   rowTicks,
 } from "./axes.js";
 import {
@@ -341,7 +342,11 @@ export class HeatmapView {
         : null;
     const entry = item.entry;
     const axes = entry.axes ?? header.axes;
-    const rowTickBox = h("div", { class: "wg-row-ticks", "aria-hidden": "true" });
+    const rowTickBox = h("div", {
+      class: "wg-row-ticks",
+      "aria-hidden": "true",
+      style: { width: `${rowTickChars(axes, header.shape) * 6 + 2}px` },
+    });
     const columnTickBox = h("div", { class: "wg-column-ticks", "aria-hidden": "true" });
     const heads = header.gates.some((gate) => /^head_\d+$/.test(gate ?? ""));
     const drawn = { run, item, canvas, wrap, describe, axes, rowTickBox, columnTickBox };
