@@ -96,7 +96,7 @@ export class HistogramView {
       h(
         "header",
         { class: "wg-section-header" },
-        h("h3", { text: describe.multiDirection ? describe.direction : "Gates" }),
+        h("h3", { text: describe.multiDirection ? describe.direction : sectionTitle(byGate.map((g) => g.gate)) }),
         h("span", { class: "wg-spacer" }),
         h("button", {
           type: "button",
@@ -185,6 +185,12 @@ export class HistogramView {
     });
     downloadPng(figure, safeFilename(`${layer.layer}_${direction}_${kernel}_${kind}_histograms`));
   }
+}
+
+/** "Heads" for an attention projection, "Gates" for gated kernels, "" for one unsplit kernel. */
+function sectionTitle(gates) {
+  if (gates.some((gate) => /^head_\d+$/.test(gate ?? ""))) return "Heads";
+  return gates.some((gate) => gate !== null) ? "Gates" : "";
 }
 
 const MARGIN = { left: 44, right: 48, top: 8, bottom: 20 };
