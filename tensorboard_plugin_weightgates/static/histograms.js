@@ -96,7 +96,7 @@ export class HistogramView {
       h(
         "header",
         { class: "wg-section-header" },
-        h("h3", { text: describe.multiDirection ? describe.direction : sectionTitle(byGate.map((g) => g.gate)) }),
+        h("h3", { text: describe.multiDirection ? describe.direction : sectionTitle(byGate.map((g) => g.gate), kernel) }),
         h("span", { class: "wg-spacer" }),
         h("button", {
           type: "button",
@@ -187,10 +187,10 @@ export class HistogramView {
   }
 }
 
-/** "Heads" for an attention projection, "Gates" for gated kernels, "" for one unsplit kernel. */
-function sectionTitle(gates) {
+/** "Heads" for an attention projection, "Gates" for gated kernels, the name of an unsplit one. */
+function sectionTitle(gates, kernel) {
   if (gates.some((gate) => /^head_\d+$/.test(gate ?? ""))) return "Heads";
-  return gates.some((gate) => gate !== null) ? "Gates" : "";
+  return gates.some((gate) => gate !== null) ? "Gates" : kernel;
 }
 
 const MARGIN = { left: 44, right: 48, top: 8, bottom: 20 };
