@@ -216,3 +216,55 @@ def plugin_frame(page, timeout_ms: float = 60000):
     if frame is None:
         raise RuntimeError("the Weight Gates iframe has no content frame")
     return frame
+
+
+ATTENTION_RUN = "attention"
+CONV_RUN = "convlstm"
+WIDE_RUN = "lstm_wide"
+NARROW_RUN = "lstm_narrow"
+DIVERGED_RUN = "lstm_diverged"
+LAYER_RUNS = (ATTENTION_RUN, CONV_RUN, WIDE_RUN, NARROW_RUN, DIVERGED_RUN)
+NARROW_STEPS = (0, 2, 4)
+DIVERGED_STEPS = (3, 4)
+"""Steps of the two runs of one narrow `lstm`; every weight of `DIVERGED_RUN` is NaN."""
+
+
+def write_layer_logs(logdir: Path) -> Path:
+    """Writes, with the custom-loop `log_weights` (no training: these tests look at layouts),
+    one run per layer type the tab lays out in its own way: a MultiHeadAttention layer
+    (4 heads of 8), a ConvLSTM2D (3x3 window, 2 input channels, 4 filters), and three runs of
+    an LSTM named `lstm`: 8 -> 16 units, and twice 3 -> 4 units, the second one diverged (NaN
+    at every step) and first logged at step 3. Run names are the directory names."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from tensorboard_plugin_weightgates.keras_writer.custom_loop import log_weights
+
+    keras = tf.keras
+
+    def model_of(shape, layer):
+        inputs = keras.Input(shape)
+        if isinstance(layer, keras.layers.MultiHeadAttention):
+            return keras.Model(inputs, layer(inputs, inputs))
+        return keras.Model(inputs, layer(inputs))
+
+    keras.utils.set_random_seed(0)
+    models = {
+        ATTENTION_RUN: model_of((6, 32), keras.layers.MultiHeadAttention(4, 8, name="attention")),
+        CONV_RUN: model_of(
+            (5, 6, 6, 2), keras.layers.ConvLSTM2D(4, 3, padding="same", name="convlstm")
+        ),
+        WIDE_RUN: model_of((5, 8), keras.layers.LSTM(16, name="lstm")),
+        NARROW_RUN: model_of((5, 3), keras.layers.LSTM(4, name="lstm")),
+        DIVERGED_RUN: model_of((5, 3), keras.layers.LSTM(4, name="lstm")),
+    }
+    for run, model in models.items():
+        steps = {NARROW_RUN: NARROW_STEPS, DIVERGED_RUN: DIVERGED_STEPS}.get(run, (0, 2))
+        if run == DIVERGED_RUN:
+            for weight in model.weights:
+                weight.assign(np.full(weight.shape, np.nan, dtype="float32"))
+        writer = tf.summary.create_file_writer(str(logdir / run))
+        for step in steps:
+            log_weights(model, step, writer, snapshot=True)
+        writer.flush()
+    return logdir

@@ -12,11 +12,18 @@ import numpy as np
 import pytest
 from browser_helpers import (
     ARTIFACTS,
+    ATTENTION_RUN,
     BASELINE_RUN,
+    CONV_RUN,
+    DIVERGED_RUN,
+    DIVERGED_STEPS,
+    LAYER_RUNS,
     NAN_CELL,
     NAN_RUN,
+    NARROW_RUN,
     REPO,
     RUN_DIRS,
+    WIDE_RUN,
     XSS_RUN,
     get,
     get_json,
@@ -25,6 +32,7 @@ from browser_helpers import (
     run_name,
     snapshot,
     tensorboard,
+    write_layer_logs,
     write_logs,
 )
 
@@ -208,7 +216,9 @@ def test_hovering_a_cell_shows_the_logged_value(tab, logs):
     assert shown == float(np.float32(final[row, col])), "the model's own weight after training"
 
     text = tooltip.inner_text()
-    assert BASELINE in text and "forget" in text and "unit 2 of forget" in text
+    assert BASELINE in text and "forward" in text, "a Bidirectional layer names its direction"
+    assert tooltip.get_attribute("data-row-text") == f"input feature {row}"
+    assert tooltip.get_attribute("data-column-text") == "forget gate, unit 2"
     tab.screenshot("heatmap-hover")
 
 
@@ -273,7 +283,8 @@ def test_histograms_and_health_views(tab):
     tab.frame.get_by_role("tab", name="Histograms").click()
     tab.settle()
     histograms = tab.frame.locator("canvas.wg-histogram-canvas")
-    assert histograms.count() == 2 * len(GATES)
+    assert histograms.count() == 2 * len(GATES) * len(RUNS), "a card per direction, gate and run"
+    assert tab.frame.locator(f'figure.wg-chart[data-run="{NAN}"] canvas').count() == 2 * len(GATES)
     assert non_background_fraction(tab.frame, "canvas.wg-histogram-canvas") > 0.02
     tab.screenshot("histograms")
 
@@ -307,7 +318,10 @@ def test_panel_downloads_as_png(tab):
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
-    assert width > 300 and height > 200
+    canvas_width = tab.frame.eval_on_selector(
+        f'canvas.wg-heatmap-canvas[data-run="{BASELINE}"]', "c => c.clientWidth"
+    )
+    assert width >= 2 * canvas_width and height > 200, "at least 2 pixels per CSS pixel"
 
 
 def test_tensorboard_reload_refetches_the_index(tab):
@@ -371,3 +385,249 @@ def test_empty_log_directory_says_what_to_do(browser, tmp_path):
         path = ARTIFACTS / "empty.png"
         page.screenshot(path=str(path), full_page=True)
         context.close()
+
+
+# Layers the tab lays out in their own way (attention heads, ConvLSTM2D, same-named layers,
+# a diverged run), written without training and served by one loader: what is tested here
+# is the layout, which does not depend on the loader.
+
+
+@pytest.fixture(scope="module")
+def layer_server(tmp_path_factory):
+    logdir = write_layer_logs(tmp_path_factory.mktemp("layers"))
+    with tensorboard(logdir, False, LAYER_RUNS, ARTIFACTS / "tensorboard-layers.log") as url:
+        yield url
+
+
+@pytest.fixture
+def layer_tab(browser, layer_server):
+    opened = Tab(browser, layer_server, "layers")
+    yield opened
+    assert opened.errors == [], "uncaught errors in the page"
+    opened.close()
+
+
+def choose_layer(tab, label):
+    tab.frame.get_by_label("Layer", exact=True).select_option(label=label)
+    tab.settle()
+
+
+def hover_cell(tab, selector, row, col):
+    """Moves the mouse over stored cell (row, col) of a heatmap; returns the tooltip."""
+    canvas = tab.frame.locator(selector)
+    rows, cols = (int(canvas.get_attribute(f"data-{k}")) for k in ("rows", "cols"))
+    box = canvas.bounding_box()
+    tab.page.mouse.move(
+        box["x"] + (col + 0.5) * box["width"] / cols, box["y"] + (row + 0.5) * box["height"] / rows
+    )
+    tooltip = tab.frame.locator(".wg-heatmap .wg-tooltip")
+    tooltip.wait_for(state="visible")
+    return tooltip
+
+
+def kernel_buttons(tab):
+    return tab.frame.eval_on_selector_all(
+        '[aria-label="Kernel"] button', "els => els.map(e => e.textContent)"
+    )
+
+
+def test_attention_kernel_has_a_band_per_head_and_names_head_and_dim(layer_tab):
+    tab = layer_tab
+    choose_layer(tab, "1. attention (MultiHeadAttention)")
+    assert kernel_buttons(tab) == [
+        "query/kernel",
+        "query/bias",
+        "key/kernel",
+        "key/bias",
+        "value/kernel",
+        "value/bias",
+        "attention_output/kernel",
+        "attention_output/bias",
+    ], "storage order"
+    assert tab.frame.locator(".wg-layer-facts").inner_text().strip() == "1 run", "no direction"
+    heads = [f"head_{h}" for h in range(4)]
+    bands = tab.frame.locator(".wg-heads .wg-gate-label")
+    assert bands.evaluate_all("els => els.map(e => e.dataset.gate)") == heads
+    widths = bands.evaluate_all("els => els.map(e => e.getBoundingClientRect().width)")
+    assert max(widths) - min(widths) < 1.5, "four equal bands, one per head"
+
+    row, head, dim = 5, 2, 3
+    selector = f'canvas.wg-heatmap-canvas[data-run="{ATTENTION_RUN}"]'
+    tooltip = hover_cell(tab, selector, row, head * 8 + dim)
+    assert tooltip.get_attribute("data-row-text") == f"input feature {row}"
+    assert tooltip.get_attribute("data-column-text") == f"head {head}, head dim {dim}"
+    assert tooltip.get_attribute("data-gate") == f"head_{head}"
+    assert "Direction" not in tooltip.inner_text()
+    step = int(tab.frame.locator(selector).get_attribute("data-step"))
+    header, data = snapshot(
+        tab.url,
+        run=ATTENTION_RUN,
+        layer="attention",
+        direction="forward",
+        kernel="query/kernel",
+        kind="weights",
+        step=step,
+    )
+    assert float(tooltip.get_attribute("data-value")) == float(data[0, row, head * 8 + dim])
+    assert (
+        "rows: input feature · columns: head, head dim"
+        in tab.frame.locator(".wg-axes-caption").inner_text()
+    )
+    tab.screenshot("attention-heads")
+
+    tab.frame.get_by_role("button", name="attention_output/kernel", exact=True).click()
+    tab.settle()
+    tooltip = hover_cell(tab, selector, 7, 1)
+    assert tooltip.get_attribute("data-row-text") == "output unit 7", "shown transposed"
+    assert tooltip.get_attribute("data-column-text") == "head 0, head dim 1"
+
+
+def test_convlstm_kernel_hover_names_offset_channel_gate_and_unit(layer_tab):
+    tab = layer_tab
+    choose_layer(tab, "1. convlstm (ConvLSTM2D)")
+    selector = f'canvas.wg-heatmap-canvas[data-run="{CONV_RUN}"]'
+    # Kernel [3, 3, 2, 16]: row r is offset (r // 6, r // 2 % 3), input channel r % 2.
+    row, col = 13, 4 + 2
+    tooltip = hover_cell(tab, selector, row, col)
+    assert tooltip.get_attribute("data-row-text") == "window offset (2, 0), input channel 1"
+    assert tooltip.get_attribute("data-column-text") == "forget gate, unit 2"
+    header, data = snapshot(
+        tab.url,
+        run=CONV_RUN,
+        layer="convlstm",
+        direction="forward",
+        kernel="kernel",
+        kind="weights",
+    )
+    assert header["axes"] == ["offset_0", "offset_1", "input_channel", "unit"]
+    assert float(tooltip.get_attribute("data-value")) == float(data[0, row, col])
+    ticks = tab.frame.eval_on_selector_all(
+        ".wg-row-ticks .wg-tick", "els => els.map(e => e.textContent)"
+    )
+    assert ticks == [f"({i}, {j})" for i in range(3) for j in range(3)], "a tick per offset block"
+    tab.page.mouse.move(0, 0)
+    tab.screenshot("convlstm-kernel")
+
+
+def test_same_named_layers_of_other_shapes_are_listed_apart(layer_tab):
+    tab = layer_tab
+    options = tab.frame.eval_on_selector_all(
+        ".wg-layer-select option", "els => els.map(e => e.textContent)"
+    )
+    narrow, wide = "1. lstm (LSTM, kernel 3×16)", "1. lstm (LSTM, kernel 8×64)"
+    assert narrow in options and wide in options
+    choose_layer(tab, narrow)
+    assert sorted(tab.panel_runs()) == [DIVERGED_RUN, NARROW_RUN]
+    choose_layer(tab, wide)
+    assert tab.panel_runs() == [WIDE_RUN]
+    assert "forward" not in tab.frame.locator(".wg-toolbar").inner_text()
+
+
+def test_a_run_first_logged_later_says_so_at_an_earlier_step(layer_tab):
+    tab = layer_tab
+    choose_layer(tab, "1. lstm (LSTM, kernel 3×16)")
+    tab.frame.locator(".wg-step-slider").fill("0")
+    tab.settle()
+    assert tab.frame.locator(".wg-step-label").inner_text() == "0"
+    note = tab.frame.locator(f'article.wg-panel[data-run="{DIVERGED_RUN}"] .wg-first-record')
+    assert note.inner_text() == (
+        f"No record at or before step 0: first record at step {DIVERGED_STEPS[0]}"
+    )
+    assert tab.frame.locator(f'canvas.wg-heatmap-canvas[data-run="{DIVERGED_RUN}"]').count() == 0
+
+
+def test_histograms_card_per_run_and_the_nan_run_says_what_it_holds(layer_tab):
+    tab = layer_tab
+    choose_layer(tab, "1. lstm (LSTM, kernel 3×16)")
+    tab.frame.get_by_role("tab", name="Histograms").click()
+    tab.settle()
+    stats = get_json(
+        f"{tab.url}/data/plugin/weightgates/stats?run={DIVERGED_RUN}&layer=lstm"
+        "&direction=forward&kernel=kernel&kind=weights"
+    )
+    expected = {
+        gate["gate"]: (
+            f"No finite values: {gate['values']['nan_count'][-1]:.0f} NaN, "
+            f"{gate['values']['inf_count'][-1]:.0f} Inf "
+            f"at every step (last: step {DIVERGED_STEPS[-1]})"
+        )
+        for gate in stats["gates"]
+    }
+    assert expected["input"].startswith("No finite values: 12 NaN, 0 Inf"), "3 x 4 NaN weights"
+    cards = tab.frame.eval_on_selector_all(
+        "figure.wg-chart", "els => els.map(e => [e.dataset.gate, e.dataset.run])"
+    )
+    runs = [run for _, run in cards[:2]]  # in the order of TensorBoard's run list
+    assert sorted(runs) == [DIVERGED_RUN, NARROW_RUN]
+    assert cards == [[g, r] for g in GATES for r in runs], "a card per gate and run"
+    for gate in GATES:
+        card = tab.frame.locator(f'figure.wg-chart[data-gate="{gate}"][data-run="{DIVERGED_RUN}"]')
+        assert card.locator(".wg-no-finite").inner_text() == expected[gate]
+        assert card.locator("canvas").is_hidden()
+    assert (
+        non_background_fraction(
+            tab.frame, f'figure.wg-chart[data-run="{NARROW_RUN}"] canvas.wg-histogram-canvas'
+        )
+        > 0.02
+    )
+    tab.screenshot("histograms-cards")
+
+    tab.frame.get_by_role("button", name="Overlaid", exact=True).click()
+    tab.settle()
+    assert tab.frame.locator("figure.wg-chart").count() == len(GATES)
+    notes = tab.frame.locator(f'.wg-no-finite[data-run="{DIVERGED_RUN}"]')
+    assert notes.count() == len(GATES), "the diverged run is never silently missing"
+
+    tab.checkbox(NARROW_RUN).uncheck()
+    tab.settle()
+    assert notes.count() == len(GATES)
+    assert DIVERGED_RUN in notes.first.inner_text() and "12 NaN" in notes.first.inner_text()
+
+
+def test_run_filter_hides_the_panels_of_the_runs_it_hides(layer_tab):
+    tab = layer_tab
+    choose_layer(tab, "1. lstm (LSTM, kernel 3×16)")
+    assert sorted(tab.panel_runs()) == [DIVERGED_RUN, NARROW_RUN]
+    count = tab.frame.locator(".wg-runs-count")
+    assert count.inner_text() == f"{len(LAYER_RUNS)} of {len(LAYER_RUNS)} shown"
+    tab.frame.locator(".wg-runs-filter").fill("narrow")
+    tab.settle()
+    assert tab.panel_runs() == [NARROW_RUN]
+    assert count.inner_text() == f"1 of {len(LAYER_RUNS)} shown"
+    tab.frame.locator(".wg-runs-filter").fill("lstm_(")
+    error = tab.frame.locator(".wg-runs-filter-error")
+    assert error.inner_text() == "Not a valid regex: unterminated group"
+    assert tab.frame.locator("article.wg-panel:visible").count() == 0
+    assert "No run matches the filter" in tab.frame.locator(".wg-main-message").inner_text()
+    tab.frame.locator(".wg-runs-filter").fill("")
+    tab.settle()
+    assert sorted(tab.panel_runs()) == [DIVERGED_RUN, NARROW_RUN]
+
+
+def test_tab_follows_tensorboards_dark_mode(layer_tab):
+    tab = layer_tab
+    background = "() => getComputedStyle(document.body).backgroundColor"
+    light = tab.frame.evaluate(background)
+    tab.page.evaluate("document.body.classList.add('dark-mode')")
+    tab.frame.wait_for_function("document.documentElement.classList.contains('wg-dark')")
+    dark = tab.frame.evaluate(background)
+    assert (light, dark) == ("rgb(245, 246, 247)", "rgb(48, 48, 48)")
+    tab.settle()
+    # Canvases take the theme's colours too: the legend's labels are light grey on dark.
+    label = tab.frame.evaluate(
+        """() => {
+            const canvas = document.querySelector('.wg-legend-bar');
+            const half = canvas.height / 2;
+            const {data} = canvas.getContext('2d').getImageData(0, half, canvas.width, half);
+            let brightest = 0;
+            for (let i = 0; i < data.length; i += 4) {
+                if (data[i + 3] > 200) brightest = Math.max(brightest, data[i]);
+            }
+            return brightest;
+        }"""
+    )
+    assert label > 150
+    tab.screenshot("dark-mode")
+    tab.page.evaluate("document.body.classList.remove('dark-mode')")
+    tab.frame.wait_for_function("!document.documentElement.classList.contains('wg-dark')")
+    assert tab.frame.evaluate(background) == light

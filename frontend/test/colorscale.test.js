@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { INF_COLOR, NAN_COLOR, colorOf, divergingColor, magnitudeColor, rasterize } from "../../tensorboard_plugin_weightgates/static/colorscale.js";
+import {
+  INF_COLOR,
+  NAN_COLOR,
+  colorOf,
+  divergingColor,
+  legendLabels,
+  limitText,
+  magnitudeColor,
+  rasterize,
+} from "../../tensorboard_plugin_weightgates/static/colorscale.js";
 
 const brightness = ([r, g, b]) => r + g + b;
 
@@ -73,5 +82,27 @@ describe("rasterize", () => {
       const expected = colorOf(v, 1, "magnitude");
       assert.ok(Math.abs(out[i * 4] - expected[0]) <= 1, `${v}`);
     });
+  });
+});
+
+describe("labels", () => {
+  const format = (x) => String(Number(x.toPrecision(3)));
+
+  it("says a greyscale range as a magnitude, a diverging one as ±", () => {
+    assert.equal(limitText(0.6094, "magnitude", format), "|x| ≤ 0.609");
+    assert.equal(limitText(0.6094, "diverging", format), "±0.609");
+  });
+
+  it("labels the colour bar, in words when ranges differ or nothing is finite", () => {
+    assert.deepEqual(legendLabels("diverging", 0.5, "kernel", true, format), [
+      ["-0.5", "left"],
+      ["0", "center"],
+      ["+0.5", "right"],
+    ]);
+    assert.deepEqual(
+      legendLabels("magnitude", null, "gate", true, format).map(([text]) => text),
+      ["0", "max|x| of gate"],
+    );
+    assert.deepEqual(legendLabels("diverging", 0, "kernel", false, format), [["no finite values", "left"]]);
   });
 });

@@ -1,7 +1,20 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { METRICS, TABLE_COLUMNS, csvField, metricValues, sortRows, tableRows, toCsv } from "../../tensorboard_plugin_weightgates/static/health_data.js";
+import {
+  METRICS,
+  NOT_APPLICABLE,
+  TABLE_COLUMNS,
+  constantValue,
+  csvField,
+  firstRecords,
+  metricValues,
+  metricsFor,
+  sortRows,
+  tableColumns,
+  tableRows,
+  toCsv,
+} from "../../tensorboard_plugin_weightgates/static/health_data.js";
 
 function gate(name, steps, values) {
   return { gate: name, steps, values };
@@ -59,6 +72,46 @@ describe("tableRows", () => {
       ],
     );
     assert.equal(rows[0].std, null, "fields the response lacks are null");
+  });
+
+  it("leaves out a run first logged after the step, and says where it starts", () => {
+    assert.deepEqual(
+      tableRows(entries, 4).map((r) => r.run),
+      ["a", "a", "b"],
+    );
+    assert.deepEqual(firstRecords(entries, 4), [{ run: "c", direction: "forward", first: 5 }]);
+    assert.deepEqual(firstRecords(entries, 5), []);
+  });
+
+  it("has no dead units for a bias, in the table and the CSV", () => {
+    const bias = [{ ...entries[2], countsDeadUnits: false }];
+    const [row] = tableRows(bias, 5);
+    assert.equal(row.dead_units, NOT_APPLICABLE);
+    const csv = toCsv(TABLE_COLUMNS, [row]);
+    assert.equal(csv.split("\r\n")[1].split(",")[TABLE_COLUMNS.findIndex((c) => c.id === "dead_units")], "n/a");
+    const sorted = sortRows([row, { ...row, run: "z", dead_units: 2 }], "dead_units", "asc");
+    assert.deepEqual(
+      sorted.map((r) => r.run),
+      ["z", "c"],
+      "n/a sorts with the missing values",
+    );
+  });
+});
+
+describe("columns and metrics per layer and kind", () => {
+  it("has no update size for gradients and no direction for a layer without one", () => {
+    assert.ok(metricsFor("weights").some((m) => m.id === "update_size"));
+    assert.ok(!metricsFor("gradients").some((m) => m.id === "update_size"));
+    assert.ok(!tableColumns({ bidirectional: false }).some((c) => c.id === "direction"));
+    assert.ok(tableColumns({ bidirectional: true }).some((c) => c.id === "direction"));
+    assert.ok(!tableColumns({ kind: "gradients" }).some((c) => c.id === "update_size"));
+  });
+
+  it("finds a constant series", () => {
+    assert.equal(constantValue([[0, null, 0], [0]]), 0);
+    assert.equal(constantValue([[0.25, 0.25]]), 0.25);
+    assert.equal(constantValue([[0, 1]]), null);
+    assert.equal(constantValue([[null]]), null);
   });
 });
 

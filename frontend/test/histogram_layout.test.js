@@ -3,6 +3,11 @@ import { describe, it } from "node:test";
 
 import {
   OFFSET_PEAK,
+  histogramSeries,
+  nonFiniteMessage,
+  nonFiniteSteps,
+  parseColor,
+  stepColor,
   baselineOf,
   maxCount,
   offScaleCount,
@@ -122,5 +127,63 @@ describe("a diverging run", () => {
     assert.equal(maxCount([sane, diverged]), 7);
     assert.equal(maxCount([sane, diverged], [-1, 1]), 3);
     assert.equal(maxCount([diverged], [-1, 1]), 7, "falls back to every histogram");
+  });
+});
+
+describe("steps without finite values", () => {
+  // What the stats route sends for a gate whose values are all NaN: a zero range, no counts.
+  const diverged = {
+    steps: [3, 4],
+    lows: [0, 0],
+    highs: [0, 0],
+    counts: [
+      [0, 0],
+      [0, 0],
+    ],
+    nan: [12, 12],
+    inf: [0, 0],
+  };
+
+  it("has no histogram, no domain and no curves", () => {
+    assert.equal(valueDomain([diverged]), null);
+    assert.deepEqual(ridgelineLayout([diverged], { width: 10, height: 10, mode: "offset", xDomain: [-1, 1] }), []);
+  });
+
+  it("says so with the NaN and Inf counts", () => {
+    const missing = nonFiniteSteps(diverged);
+    assert.deepEqual(missing, { steps: [3, 4], nan: 12, inf: 0, all: true });
+    assert.equal(nonFiniteMessage(missing), "No finite values: 12 NaN, 0 Inf at every step (last: step 4)");
+    assert.equal(nonFiniteSteps(series), null);
+  });
+
+  it("names the steps when only some lack finite values", () => {
+    const partly = { ...series, counts: [[1, 3], [0, 0], [4, 0]], nan: [0, 3, 0], inf: [0, 1, 0] };
+    const missing = nonFiniteSteps(partly);
+    assert.equal(missing.all, false);
+    assert.equal(nonFiniteMessage(missing), "Step 50 without finite values (step 50: 3 NaN, 1 Inf)");
+  });
+
+  it("reads the counts from a stats gate", () => {
+    const gate = {
+      steps: [3],
+      values: { nan_count: [7], inf_count: [null] },
+      histograms: { low: [0], high: [0], counts: [[0]] },
+    };
+    assert.deepEqual(histogramSeries(gate).nan, [7]);
+    assert.deepEqual(histogramSeries(gate).inf, [0]);
+  });
+});
+
+describe("stepColor", () => {
+  it("goes from pale to the run's colour", () => {
+    assert.deepEqual(parseColor("#12b5cb"), [18, 181, 203]);
+    assert.deepEqual(parseColor("rgb(58, 58, 58)"), [58, 58, 58]);
+    assert.deepEqual(parseColor("#fff"), [255, 255, 255]);
+    assert.equal(parseColor("teal"), null);
+    assert.equal(stepColor("#12b5cb", "#ffffff", 1), "rgb(18, 181, 203)");
+    const first = parseColor(stepColor("#12b5cb", "#ffffff", 0));
+    assert.ok(first.every((value, k) => value > [18, 181, 203][k] || value === 255), "paler than the run");
+    const dark = parseColor(stepColor("#12b5cb", "#303030", 0));
+    assert.ok(dark[0] < 60, "towards a dark background in dark mode");
   });
 });

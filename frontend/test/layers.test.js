@@ -9,6 +9,7 @@ import {
   layerLabel,
   listLayers,
   pickStep,
+  stepAtOrBefore,
   unionSteps,
 } from "../../tensorboard_plugin_weightgates/static/layers.js";
 
@@ -70,16 +71,19 @@ const index = {
   },
 };
 
+const ENCODER = layerKey(index.runs.b.layers[0]);
+const STACK = layerKey(index.runs.b.layers[1]);
+
 describe("listLayers", () => {
   it("merges the runs' layers in model order", () => {
     const layers = listLayers(index, ["a", "b"]);
     assert.deepEqual(
       layers.map((l) => l.key),
-      ["encoder", layerKey("stack", 1), "head"],
+      [ENCODER, STACK, layerKey(index.runs.a.layers[0])],
     );
     const encoder = layers[0];
     assert.deepEqual(encoder.directions, ["forward", "backward"]);
-    assert.deepEqual(encoder.kernels, ["kernel", "bias"]);
+    assert.deepEqual(encoder.kernels, ["bias", "kernel"], "by name without kernel_order");
     assert.deepEqual(encoder.kinds, ["weights", "gradients"]);
     assert.deepEqual(encoder.runs, ["a", "b"]);
   });
@@ -95,14 +99,47 @@ describe("listLayers", () => {
   it("labels cells of stacked cells", () => {
     const stack = listLayers(index, ["b"])[1];
     assert.equal(layerLabel(stack), "stack cell 1 (LSTM)");
-    assert.notEqual(layerKey("stack", 1), layerKey("stack", 0));
-    assert.equal(layerKey("stack", null), "stack");
+    assert.equal(stack.key, STACK);
+    assert.equal(stack.ambiguous, false);
+  });
+
+  it("lists layers of one name but other types or shapes apart, labelled by shape", () => {
+    const lstm = (units, inputs) => ({
+      layer: "lstm",
+      layer_type: "LSTM",
+      order: 0,
+      cell: null,
+      bidirectional: false,
+      directions: [
+        {
+          direction: "forward",
+          kernels: [
+            { ...kernel("recurrent_kernel", weights([1])), kernel_order: 1, variable_shape: [units, 4 * units] },
+            { ...kernel("kernel", weights([1])), kernel_order: 0, variable_shape: [inputs, 4 * units] },
+          ],
+        },
+      ],
+    });
+    const three = { runs: { x: { layers: [lstm(16, 8)] }, y: { layers: [lstm(4, 3)] }, z: { layers: [lstm(4, 3)] } } };
+    const layers = listLayers(three, ["x", "y", "z"]);
+    assert.equal(layers.length, 2);
+    assert.deepEqual(layers.map((l) => l.runs).sort(), [["x"], ["y", "z"]]);
+    assert.ok(layers.every((l) => l.ambiguous));
+    const labels = layers.map((l) => layerLabel(l, { withShape: l.ambiguous })).sort();
+    assert.deepEqual(labels, ["lstm (LSTM, kernel 3×16)", "lstm (LSTM, kernel 8×64)"]);
+    assert.deepEqual(layers[0].kernels, ["kernel", "recurrent_kernel"], "storage order, not the listed one");
+    assert.equal(layers[0].bidirectional, false);
+  });
+
+  it("keeps version-1 kernels (no kernel_order) in the listed order after ordered ones", () => {
+    const layers = listLayers(index, ["a"]);
+    assert.deepEqual(layers[0].kernels, ["bias", "kernel"]);
   });
 });
 
 describe("kernelSlices", () => {
   it("gives one slice per run and direction with the API's parameters", () => {
-    const slices = kernelSlices(index, ["a", "b"], "encoder", "kernel", "weights");
+    const slices = kernelSlices(index, ["a", "b"], ENCODER, "kernel", "weights");
     assert.deepEqual(
       slices.map((s) => [s.run, s.direction]),
       [
@@ -124,13 +161,13 @@ describe("kernelSlices", () => {
 
   it("leaves out runs without the kind", () => {
     assert.deepEqual(
-      kernelSlices(index, ["a", "b"], "encoder", "kernel", "gradients").map((s) => s.run),
+      kernelSlices(index, ["a", "b"], ENCODER, "kernel", "gradients").map((s) => s.run),
       ["b"],
     );
   });
 
   it("passes a stacked cell's index", () => {
-    assert.equal(kernelSlices(index, ["b"], layerKey("stack", 1), "kernel", "weights")[0].slice.cell, 1);
+    assert.equal(kernelSlices(index, ["b"], STACK, "kernel", "weights")[0].slice.cell, 1);
   });
 });
 
@@ -147,6 +184,15 @@ describe("steps", () => {
     assert.equal(pickStep(steps, -5), 0);
     assert.equal(pickStep(steps, null), 20);
     assert.equal(pickStep([], 3), null);
+  });
+
+  it("has no step at or before a target before the first", () => {
+    const steps = [3, 10];
+    assert.equal(stepAtOrBefore(steps, 0), null);
+    assert.equal(stepAtOrBefore(steps, 3), 3);
+    assert.equal(stepAtOrBefore(steps, 9), 3);
+    assert.equal(stepAtOrBefore(steps, null), 10);
+    assert.equal(stepAtOrBefore([], 5), null);
   });
 });
 

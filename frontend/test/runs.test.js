@@ -11,6 +11,7 @@ import {
   parseSelection,
   selectedRuns,
   setSelected,
+  shownRuns,
 } from "../../tensorboard_plugin_weightgates/static/runs.js";
 
 describe("run order", () => {
@@ -68,8 +69,19 @@ describe("regex filter", () => {
   it("matches nothing and explains an invalid regular expression", () => {
     const result = filterRuns(runs, "lr_(");
     assert.deepEqual(result.runs, []);
-    assert.match(result.error, /invalid regular expression/);
+    assert.equal(result.error, "Not a valid regex: unterminated group");
+    assert.doesNotMatch(result.error, /regular expression/i, "no engine preamble");
     assert.equal(compileFilter("a").error, null);
+  });
+});
+
+describe("shownRuns", () => {
+  it("shows the selected runs that the filter lets through", () => {
+    const runs = ["adam/train", "sgd/train", "adam_lr/train"];
+    assert.deepEqual(shownRuns(runs, {}, "adam"), ["adam/train", "adam_lr/train"]);
+    assert.deepEqual(shownRuns(runs, { "adam/train": false }, "adam"), ["adam_lr/train"]);
+    assert.deepEqual(shownRuns(runs, {}, ""), runs);
+    assert.deepEqual(shownRuns(runs, {}, "("), []);
   });
 });
 

@@ -32,7 +32,7 @@ const index = {
     c: { layers: [gru([["forward", []]])] },
   },
 };
-const KEY = layerKey("encoder", null);
+const KEY = layerKey(index.runs.a.layers[0]);
 
 /** A stats response (docs/http-api.md) with `gates`, each over `steps`. */
 const response = (gates, steps = [0, 10]) => ({

@@ -10,7 +10,7 @@ import { MessageType } from "./host.js";
 import { LayerPicker, VIEWS } from "./layer_picker.js";
 import { listLayers } from "./layers.js";
 import { RunSelector, runProblems } from "./run_selector.js";
-import { assignColors, orderRuns, parseSelection, selectedRuns, setSelected } from "./runs.js";
+import { assignColors, compileFilter, orderRuns, parseSelection, selectedRuns, setSelected, shownRuns } from "./runs.js";
 
 const SETUP_CODE = [
   "from tensorboard_plugin_weightgates import WeightGatesCallback",
@@ -228,10 +228,18 @@ export class App {
       filter: this.ui.filter,
       errors: this.index.errors,
     });
-    const selected = selectedRuns(runs, this.selection);
+    const selected = shownRuns(runs, this.selection, this.ui.filter);
     if (selected.length === 0) {
+      const ticked = selectedRuns(runs, this.selection).length > 0;
+      const filter = compileFilter(this.ui.filter);
       this.showMessage(
-        messagePanel("empty", "No run selected", "Tick a run in the list on the left to see its layers."),
+        ticked
+          ? messagePanel(
+              "empty",
+              "No run matches the filter",
+              filter.error ?? "The filter hides every ticked run: change or clear it.",
+            )
+          : messagePanel("empty", "No run selected", "Tick a run in the list on the left to see its layers."),
         { withRuns: true },
       );
       return;

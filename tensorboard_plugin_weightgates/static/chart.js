@@ -2,26 +2,41 @@
 // layout (ticks, domains) comes from pure functions; this module only paints.
 
 import { formatTick, niceTicks } from "./format.js";
+import { themeColor } from "./theme.js";
 
 export const FONT = "11px Roboto, 'Helvetica Neue', Arial, sans-serif";
-export const AXIS_COLOR = "#9e9e9e";
-export const GRID_COLOR = "#eeeeee";
-export const LABEL_COLOR = "#616161";
+
+/** The theme's chart colours (style.css custom properties), read when a chart is drawn. */
+export function chartColors() {
+  return {
+    axis: themeColor("--wg-axis", "#9e9e9e"),
+    grid: themeColor("--wg-grid", "#eeeeee"),
+    label: themeColor("--wg-muted", "#616161"),
+    text: themeColor("--wg-fg", "#212121"),
+    panel: themeColor("--wg-panel", "#ffffff"),
+  };
+}
 
 /** Plot box inside a `width x height` chart, leaving room for tick labels. */
 export function plotBox(width, height, { left = 44, right = 8, top = 8, bottom = 18 } = {}) {
   return { x: left, y: top, width: Math.max(1, width - left - right), height: Math.max(1, height - top - bottom) };
 }
 
-/** Draws x ticks under the box and, if `yDomain`, y ticks with grid lines left of it. */
-export function drawAxes(context, box, xDomain, yDomain, { xTicks = 4, yTicks = 3 } = {}) {
+/**
+ * Draws x ticks under the box and, if `yDomain`, y ticks with grid lines left of it; `yValues`
+ * replaces the y ticks (a constant series gets one tick, at its value).
+ */
+export function drawAxes(context, box, xDomain, yDomain, { xTicks = 4, yTicks = 3, yValues = null } = {}) {
+  const colors = chartColors();
   context.save();
   context.font = FONT;
-  context.fillStyle = LABEL_COLOR;
-  context.strokeStyle = GRID_COLOR;
+  context.fillStyle = colors.label;
+  context.strokeStyle = colors.grid;
   context.lineWidth = 1;
   if (yDomain) {
-    const { ticks, spacing } = niceTicks(yDomain[0], yDomain[1], yTicks);
+    const { ticks, spacing } = yValues
+      ? { ticks: yValues, spacing: Math.abs(yValues[0]) / 10 || 1 }
+      : niceTicks(yDomain[0], yDomain[1], yTicks);
     context.textAlign = "right";
     context.textBaseline = "middle";
     for (const tick of ticks) {
@@ -42,7 +57,7 @@ export function drawAxes(context, box, xDomain, yDomain, { xTicks = 4, yTicks = 
       context.fillText(formatTick(tick, spacing), x, box.y + box.height + 4);
     }
   }
-  context.strokeStyle = AXIS_COLOR;
+  context.strokeStyle = colors.axis;
   context.beginPath();
   context.moveTo(box.x, box.y + box.height + 0.5);
   context.lineTo(box.x + box.width, box.y + box.height + 0.5);

@@ -114,3 +114,34 @@ export function rasterize(out, values, rows, cols, limits, scale) {
 export function cssColor([r, g, b]) {
   return `rgb(${r}, ${g}, ${b})`;
 }
+
+/**
+ * A colour range as a label, in the scale's own terms: "±0.609" for the diverging scale
+ * (-L … +L), "|x| ≤ 0.609" for the magnitude (greyscale) scale, whose colours span 0 … L.
+ * `format` writes the number.
+ */
+export function limitText(limit, scale, format) {
+  return scale === "magnitude" ? `|x| ≤ ${format(limit)}` : `±${format(limit)}`;
+}
+
+/**
+ * The colour bar's end labels, `[[text, align]]` left to right. `shared`: the one limit of
+ * every panel, or null when they differ (then words say what the ends are); `finite`: whether
+ * any panel holds a finite value (a run of NaN only has no range to show).
+ */
+export function legendLabels(scale, shared, normalisation, finite, format) {
+  if (!finite) return [["no finite values", "left"]];
+  const words = normalisation === "gate" ? "max|x| of gate" : "max|x| of panel";
+  const limit = shared === null ? words : format(shared);
+  if (scale === "magnitude") {
+    return [
+      ["0", "left"],
+      [limit, "right"],
+    ];
+  }
+  return [
+    [shared === null ? `−${limit}` : format(-shared), "left"],
+    ["0", "center"],
+    [`+${limit}`, "right"],
+  ];
+}

@@ -106,9 +106,17 @@ export function messagePanel(kind, title, ...body) {
   );
 }
 
-/** A canvas sized `width x height` CSS pixels at the device's pixel ratio; returns its context. */
+/**
+ * Pixels per CSS pixel of the tab's canvases: the device's ratio, at least 2, so that a chart
+ * downloaded as PNG (the canvas's own pixels) is sharp on a paper or a high-density screen.
+ */
+export function canvasScale() {
+  return Math.max(2, window.devicePixelRatio || 1);
+}
+
+/** A canvas sized `width x height` CSS pixels at canvasScale() pixels each; returns its context. */
 export function sizeCanvas(canvas, width, height) {
-  const ratio = window.devicePixelRatio || 1;
+  const ratio = canvasScale();
   canvas.style.width = `${width}px`;
   canvas.style.height = `${height}px`;
   canvas.width = Math.max(1, Math.round(width * ratio));

@@ -1,11 +1,10 @@
 // Figures for download: a panel's canvases composed with their titles and labels into one
 // PNG. Canvas text is drawn here because the on-screen labels are DOM elements.
 
-import { download } from "./dom.js";
+import { canvasScale, download } from "./dom.js";
+import { themeColor } from "./theme.js";
 
 const FONT = "Roboto, 'Helvetica Neue', Arial, sans-serif";
-const TEXT = "#212121";
-const MUTED = "#616161";
 
 /**
  * Composes a figure. `items` are `{label, image, marks}`: `image` a canvas, `label` a caption
@@ -14,7 +13,9 @@ const MUTED = "#616161";
  * images' own pixel size; `legend` (a canvas) goes at the bottom.
  */
 export function composeFigure({ title, subtitle = "", items, columns = 1, legend = null }) {
-  const scale = window.devicePixelRatio || 1;
+  const scale = canvasScale();
+  const TEXT = themeColor("--wg-fg", "#212121");
+  const MUTED = themeColor("--wg-muted", "#616161");
   const pad = Math.round(12 * scale);
   const line = Math.round(18 * scale);
   const cellWidth = Math.max(1, ...items.map((item) => item.image.width));
@@ -32,7 +33,7 @@ export function composeFigure({ title, subtitle = "", items, columns = 1, legend
   canvas.width = Math.min(width, 16384);
   canvas.height = Math.min(pad + header + rows.reduce((a, b) => a + b, 0) + legendHeight, 16384);
   const context = canvas.getContext("2d");
-  context.fillStyle = "#ffffff";
+  context.fillStyle = themeColor("--wg-panel", "#ffffff");
   context.fillRect(0, 0, canvas.width, canvas.height);
   context.textBaseline = "top";
 
@@ -81,7 +82,9 @@ export function composeFigure({ title, subtitle = "", items, columns = 1, legend
 
 /** A canvas listing `runs` with a swatch of each one's colour (`colors`: run → CSS colour). */
 export function runLegend(runs, colors) {
-  const scale = window.devicePixelRatio || 1;
+  const scale = canvasScale();
+  const TEXT = themeColor("--wg-fg", "#212121");
+  const MUTED = themeColor("--wg-muted", "#616161");
   const line = Math.round(18 * scale);
   const canvas = document.createElement("canvas");
   const context = canvas.getContext("2d");

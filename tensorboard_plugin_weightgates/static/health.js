@@ -6,7 +6,16 @@ import { drawAxes, drawLines, plotBox } from "./chart.js";
 import { download, h, ignoreOutliersField, replaceChildren, selectField, sizeCanvas } from "./dom.js";
 import { extent, padDomain, valuesDomain } from "./domains.js";
 import { formatValue, safeFilename } from "./format.js";
-import { METRICS, TABLE_COLUMNS, metricValues, sortRows, tableRows, toCsv } from "./health_data.js";
+import {
+  constantValue,
+  firstRecords,
+  metricValues,
+  metricsFor,
+  sortRows,
+  tableColumns,
+  tableRows,
+  toCsv,
+} from "./health_data.js";
 import { pickStep, unionSteps } from "./layers.js";
 import { StatsLoader, byDirection, loadErrors, statsByGate } from "./stats_loader.js";
 
@@ -51,14 +60,21 @@ export class HealthView {
     replaceChildren(
       this.sections,
       byDirection(loaded).map(({ direction, items }) =>
-        this.section(items, { colors, kernel, direction, multiDirection, ignoreOutliers: settings.ignoreOutliers }),
+        this.section(items, {
+          colors,
+          kernel,
+          kind,
+          direction,
+          multiDirection: layer.bidirectional && multiDirection,
+          ignoreOutliers: settings.ignoreOutliers,
+        }),
       ),
     );
     this.renderTable(loaded, { colors, layer, kernel, kind, settings });
     this.redraw();
   }
 
-  section(items, { colors, kernel, direction, multiDirection, ignoreOutliers }) {
+  section(items, { colors, kernel, kind, direction, multiDirection, ignoreOutliers }) {
     const perGate = statsByGate(items);
     const gates = perGate.map(({ gate }) => gate);
     const steps = items.flatMap((item) => item.stats?.gates.flatMap((gate) => gate.steps) ?? []);
@@ -68,7 +84,7 @@ export class HealthView {
       style: { gridTemplateColumns: `max-content repeat(${Math.max(1, gates.length)}, minmax(140px, 1fr))` },
     });
     grid.append(h("div"), ...gates.map((gate) => h("div", { class: "wg-grid-head", text: gate ?? kernel })));
-    for (const metric of METRICS) {
+    for (const metric of metricsFor(kind)) {
       grid.append(h("div", { class: "wg-grid-label", text: metric.label }));
       for (const { gate, runs } of perGate) {
         const series = runs.map(({ run, stats }) => ({
@@ -78,14 +94,21 @@ export class HealthView {
           ys: metricValues(stats, metric),
         }));
         const canvas = h("canvas", { class: "wg-line-canvas", dataset: { metric: metric.id, gate: gate ?? "" } });
+        const constant = constantValue(series.map((s) => s.ys));
         const chart = {
           canvas,
           series,
           xDomain,
-          yDomain: valuesDomain(
-            series.map((s) => s.ys),
-            { ignoreOutliers },
-          ),
+          // A constant series (no NaN ever, a bias still at 0) on an axis around its value,
+          // with one tick there, rather than a -1 … 1 axis.
+          yValues: constant === null ? null : [constant],
+          yDomain:
+            constant === null
+              ? valuesDomain(
+                  series.map((s) => s.ys),
+                  { ignoreOutliers },
+                )
+              : padDomain([constant, constant], 0, 1),
           metric,
           gate: gate ?? kernel,
         };
@@ -114,7 +137,7 @@ export class HealthView {
       context.clearRect(0, 0, width, CHART_HEIGHT);
       const box = plotBox(width, CHART_HEIGHT);
       chart.box = box;
-      drawAxes(context, box, chart.xDomain, chart.yDomain, { xTicks: 3, yTicks: 4 });
+      drawAxes(context, box, chart.xDomain, chart.yDomain, { xTicks: 3, yTicks: 4, yValues: chart.yValues });
       if (chart.xDomain && chart.yDomain) drawLines(context, box, chart.series, chart.xDomain, chart.yDomain);
     }
   }
@@ -154,14 +177,16 @@ export class HealthView {
       return;
     }
     const step = pickStep(steps, settings.step);
-    const rows = sortRows(
-      tableRows(
-        ok.map((item) => ({ run: item.run, direction: item.direction, stats: item.stats })),
-        step,
-      ),
-      settings.sortColumn,
-      settings.sortOrder,
-    );
+    const entries = ok.map((item) => ({
+      run: item.run,
+      direction: item.direction,
+      stats: item.stats,
+      countsDeadUnits: item.entry.counts_dead_units ?? true,
+    }));
+    const columns = tableColumns({ bidirectional: layer.bidirectional, kind });
+    const sortColumn = columns.some((c) => c.id === settings.sortColumn) ? settings.sortColumn : "run";
+    const rows = sortRows(tableRows(entries, step), sortColumn, settings.sortOrder);
+    const later = firstRecords(entries, step);
     const stepField = selectField(
       "Step",
       steps.map((s) => ({ id: String(s), label: String(s) })),
@@ -174,15 +199,15 @@ export class HealthView {
       text: "Download CSV",
       onclick: () =>
         download(
-          new Blob([toCsv(TABLE_COLUMNS, rows)], { type: "text/csv;charset=utf-8" }),
+          new Blob([toCsv(columns, rows)], { type: "text/csv;charset=utf-8" }),
           `${safeFilename(`${layer.layer}_${kernel}_${kind}_step${step}`)}.csv`,
         ),
     });
     const head = h(
       "tr",
       {},
-      TABLE_COLUMNS.map((column) => {
-        const sorted = settings.sortColumn === column.id;
+      columns.map((column) => {
+        const sorted = sortColumn === column.id;
         const order = sorted && settings.sortOrder === "asc" ? "desc" : "asc";
         return h(
           "th",
@@ -207,7 +232,7 @@ export class HealthView {
       h(
         "tr",
         { dataset: { run: row.run } },
-        TABLE_COLUMNS.map((column) => {
+        columns.map((column) => {
           if (column.id === "run") {
             return h(
               "td",
@@ -217,7 +242,7 @@ export class HealthView {
             );
           }
           const value = row[column.id];
-          const text = column.type === "number" ? formatValue(value, 4) : String(value);
+          const text = column.type === "number" && typeof value !== "string" ? formatValue(value, 4) : String(value);
           const alarm = (column.id === "nan_count" || column.id === "inf_count") && value > 0;
           return h("td", { class: `${column.type === "number" ? "wg-num" : ""}${alarm ? " wg-alarm" : ""}`, text });
         }),
@@ -233,6 +258,14 @@ export class HealthView {
         csv,
       ),
       h("table", { class: "wg-stats-table" }, h("thead", {}, head), h("tbody", {}, body)),
+      later.map(({ run, direction, first }) =>
+        h(
+          "p",
+          { class: "wg-first-record", role: "note" },
+          h("span", { class: "wg-run-name", text: run }),
+          `${layer.bidirectional ? ` (${direction})` : ""}: no record at or before step ${step}, first record at step ${first}`,
+        ),
+      ),
     );
   }
 }

@@ -1,14 +1,35 @@
 // Heatmap view: one kernel at one step, a panel per selected run with every direction, all
-// gates side by side. Cells are rasterised once per snapshot into an ImageData (one pixel per
-// stored cell) and scaled onto the visible canvas, so redrawing on resize is one drawImage.
+// gates (or attention heads) side by side in labelled bands, rows and columns named from the
+// kernel's axes, with ticks where they fit and separators between the blocks of multi-axis
+// rows. Cells are rasterised once per snapshot into an ImageData (one pixel per stored cell)
+// and scaled onto the visible canvas, so redrawing on resize is one drawImage.
 
-import { COLOR_SCALES, INF_COLOR, NAN_COLOR, colorOf, cssColor, rasterize } from "./colorscale.js";
+import {
+  axesCaption,
+  columnTicks,
+  describeColumns,
+  describeRows,
+  rowSeparators,
+  rowTickChars,
+  rowTicks,
+} from "./axes.js";
+import {
+  COLOR_SCALES,
+  INF_COLOR,
+  NAN_COLOR,
+  colorOf,
+  cssColor,
+  legendLabels,
+  limitText,
+  rasterize,
+} from "./colorscale.js";
 import { h, messagePanel, replaceChildren, selectField, sizeCanvas } from "./dom.js";
 import { composeFigure, downloadPng } from "./figure.js";
 import { formatValue, safeFilename } from "./format.js";
-import { cellAt, heatmapHeight, isReduced, originalCell, rangeLabel } from "./heatmap_layout.js";
-import { gateRanges, kernelSlices, pickStep, unionSteps } from "./layers.js";
+import { cellAt, heatmapHeight, isReduced, originalCell } from "./heatmap_layout.js";
+import { gateRanges, kernelSlices, pickStep, stepAtOrBefore, unionSteps } from "./layers.js";
 import { NORMALISATIONS, columnLimits, computeLimits, sharedLimit, usableLimit } from "./normalize.js";
+import { themeColor } from "./theme.js";
 
 const PLANES = [
   { id: "mean", label: "Block mean" },
@@ -114,14 +135,7 @@ export class HeatmapView {
     this.steps = unionSteps(slices.map((s) => s.steps.snapshot_steps));
     this.syncControls(settings);
     if (this.steps.length === 0) {
-      this.showMessage(
-        messagePanel(
-          "empty",
-          `No snapshots of ${kernel} (${kind})`,
-          "WeightGatesCallback stores heatmap snapshots at its snapshot_freq (every epoch by default; snapshot_freq=None turns them off).",
-          "Per-gate statistics are in the Histograms and Health views.",
-        ),
-      );
+      this.showMessage(messagePanel("empty", `No snapshots of ${kernel} (${kind})`, ...noSnapshotHints(kind)));
       return;
     }
     const target = pickStep(this.steps, settings.step);
@@ -132,7 +146,8 @@ export class HeatmapView {
 
     const loaded = await Promise.all(
       slices.map(async (s) => {
-        const step = pickStep(s.steps.snapshot_steps, target);
+        const step = stepAtOrBefore(s.steps.snapshot_steps, target);
+        if (step === null) return { ...s, step, firstStep: s.steps.snapshot_steps[0] };
         try {
           return { ...s, step, snapshot: await api.snapshot(s.slice, step) };
         } catch (error) {
@@ -191,7 +206,7 @@ export class HeatmapView {
     });
     performance.measure("weightgates:rasterize", "weightgates:rasterize-start");
     const shared = sharedLimit(limits);
-    this.drawLegend(settings.scale, shared);
+    this.drawLegend(settings.scale, shared, ok.some((item) => hasFinite(item.snapshot.header)));
 
     const byRun = new Map();
     for (const item of loaded) {
@@ -211,8 +226,8 @@ export class HeatmapView {
   panel(run, color, items, describe) {
     const nan = items.reduce((sum, item) => sum + (item.snapshot?.header.nan_count ?? 0), 0);
     const inf = items.reduce((sum, item) => sum + (item.snapshot?.header.inf_count ?? 0), 0);
-    const steps = [...new Set(items.map((item) => item.step))];
-    const multiDirection = describe.layer.directions.length > 1;
+    const steps = [...new Set(items.map((item) => item.step).filter((step) => step !== null))];
+    const multiDirection = describe.layer.bidirectional && describe.layer.directions.length > 1;
     const blocks = items.map((item) => this.directionBlock(run, item, multiDirection, describe));
     const article = h(
       "article",
@@ -228,7 +243,7 @@ export class HeatmapView {
         h("span", { class: "wg-run-name", text: run }),
         h("span", {
           class: "wg-panel-step",
-          text: `step ${steps.join(", ")}`,
+          text: steps.length ? `step ${steps.join(", ")}` : "",
           title: steps.some((s) => s !== describe.target)
             ? `No snapshot at step ${describe.target}: showing the latest before it`
             : null,
@@ -245,6 +260,7 @@ export class HeatmapView {
           class: "wg-icon-button",
           text: "PNG",
           title: "Download this panel as PNG",
+          disabled: steps.length === 0,
           onclick: () => this.downloadPanel(run, items, blocks, describe, { nan, inf, steps }),
         }),
       ),
@@ -255,6 +271,20 @@ export class HeatmapView {
 
   directionBlock(run, item, multiDirection, describe) {
     const label = multiDirection ? h("div", { class: "wg-direction-label", text: item.direction }) : null;
+    if (item.firstStep !== undefined) {
+      return {
+        element: h(
+          "div",
+          { class: "wg-direction" },
+          label,
+          h("p", {
+            class: "wg-first-record",
+            role: "note",
+            text: `No record at or before step ${describe.target}: first record at step ${item.firstStep}`,
+          }),
+        ),
+      };
+    }
     if (item.error) {
       return {
         element: h(
@@ -269,9 +299,11 @@ export class HeatmapView {
     const ranges = gateRanges(header.gates, header.gate_boundaries, "");
     const perGate = describe.settings.normalisation === "gate";
     const cells = header.rows * header.cols;
-    const noFinite = cells > 0 && header.nan_count + header.inf_count >= cells;
+    const noFinite = !hasFinite(header);
+    const scale = describe.settings.scale;
+    const limitOf = (g) => limitText(item.limits[g], scale, (x) => formatValue(x, 3));
     const marks = ranges.map((range, g) => ({
-      text: perGate && !noFinite ? `${range.label} ±${formatValue(item.limits[g], 3)}`.trim() : range.label,
+      text: perGate && !noFinite ? `${range.label} ${limitOf(g)}`.trim() : range.label,
       start: range.start / header.cols,
       end: range.end / header.cols,
     }));
@@ -285,7 +317,7 @@ export class HeatmapView {
               ? h("span", {
                   class: "wg-gate-label",
                   text: mark.text,
-                  title: `${ranges[g].label || describe.kernel}: colours span ±${formatValue(item.limits[g])}`,
+                  title: `${ranges[g].label || describe.kernel}: colours span ${limitText(item.limits[g], scale, formatValue)}`,
                   dataset: { gate: ranges[g].gate ?? "" },
                   style: { left: `${mark.start * 100}%`, width: `${(mark.end - mark.start) * 100}%` },
                 })
@@ -306,9 +338,18 @@ export class HeatmapView {
     const scaleNote = noFinite
       ? h("span", { class: "wg-limit-note", text: "no finite values" })
       : describe.settings.normalisation === "kernel" && describe.shared === null
-        ? h("span", { class: "wg-limit-note", text: `±${formatValue(item.limits[0], 3)}` })
+        ? h("span", { class: "wg-limit-note", text: limitOf(0) })
         : null;
-    const drawn = { run, item, canvas, wrap, describe };
+    const entry = item.entry;
+    const axes = entry.axes ?? header.axes;
+    const rowTickBox = h("div", {
+      class: "wg-row-ticks",
+      "aria-hidden": "true",
+      style: { width: `${rowTickChars(axes, header.shape) * 6 + 2}px` },
+    });
+    const columnTickBox = h("div", { class: "wg-column-ticks", "aria-hidden": "true" });
+    const heads = header.gates.some((gate) => /^head_\d+$/.test(gate ?? ""));
+    const drawn = { run, item, canvas, wrap, describe, axes, rowTickBox, columnTickBox };
     this.drawn.push(drawn);
     canvas.addEventListener("mousemove", (event) => this.hover(drawn, event));
     canvas.addEventListener("mouseleave", () => {
@@ -317,10 +358,19 @@ export class HeatmapView {
     return {
       element: h(
         "div",
-        { class: "wg-direction" },
+        { class: `wg-direction${heads ? " wg-heads" : ""}` },
         label || scaleNote ? h("div", { class: "wg-direction-head" }, label, scaleNote) : null,
-        gateLabels,
-        wrap,
+        h(
+          "div",
+          { class: "wg-heatmap-grid" },
+          h("div"),
+          gateLabels ?? h("div"),
+          rowTickBox,
+          wrap,
+          h("div"),
+          columnTickBox,
+        ),
+        h("div", { class: "wg-axes-caption", text: axesCaption(axes, header.shape, header.gates) }),
       ),
       canvas,
       label: multiDirection ? item.direction : "",
@@ -330,18 +380,36 @@ export class HeatmapView {
 
   /** Redraws every heatmap at its container's current size from its raster. */
   redraw() {
-    for (const { item, canvas, wrap } of this.drawn) {
+    const separator = themeColor("--wg-separator", "rgba(33, 33, 33, 0.9)");
+    for (const drawn of this.drawn) {
+      const { item, canvas, wrap, axes } = drawn;
       const width = wrap.clientWidth;
       if (width === 0) continue;
-      const { rows, cols, gate_boundaries: boundaries } = item.snapshot.header;
+      const { header } = item.snapshot;
+      const { rows, cols, gate_boundaries: boundaries } = header;
+      const [blockRows, blockCols] = header.block ?? [1, 1];
       const height = heatmapHeight(rows, cols, width);
       const context = sizeCanvas(canvas, width, height);
       context.imageSmoothingEnabled = false;
       context.drawImage(item.raster, 0, 0, width, height);
-      context.fillStyle = "rgba(33, 33, 33, 0.9)";
+      context.fillStyle = separator;
       for (const boundary of boundaries.slice(1, -1)) {
         context.fillRect(Math.round((boundary / cols) * width) - 0.5, 0, 1, height);
       }
+      // Blocks of multi-axis rows (a window offset's channels): thin lines, the outer axis solid.
+      for (const { y, level } of rowSeparators(axes, header.shape, rows, blockRows, height)) {
+        context.globalAlpha = level === 0 ? 0.9 : 0.45;
+        context.fillRect(0, Math.round((y / rows) * height) - 0.5, width, 1);
+      }
+      context.globalAlpha = 1;
+      placeTicks(drawn.rowTickBox, rowTicks(axes, header.shape, rows, blockRows, height), "top", "y");
+      placeTicks(
+        drawn.columnTickBox,
+        columnTicks(item.entry.gate_boundaries, boundaries, cols, blockCols, width),
+        "left",
+        "x",
+      );
+      drawn.rowTickBox.style.height = `${height}px`;
     }
   }
 
@@ -366,12 +434,13 @@ export class HeatmapView {
     const gate = header.gates[original.gateIndex];
     const value = item.values[cell.row * header.cols + cell.col];
     const reduced = isReduced(header);
+    const rowText = describeRows(drawn.axes, header.shape, original.rows);
+    const columnText = describeColumns(drawn.axes, gate, original.units);
     const lines = [
       ["Run", drawn.run],
-      ["Direction", item.direction],
-      ["Gate", gate ?? "—"],
-      ["Row", rangeLabel(original.rows)],
-      ["Column", `${rangeLabel(original.cols)}${gate ? ` (unit ${rangeLabel(original.units)} of ${gate})` : ""}`],
+      drawn.describe.layer.bidirectional ? ["Direction", item.direction] : null,
+      rowText ? ["Row", rowText] : null,
+      ["Column", columnText],
       ["Step", String(item.step)],
       [
         reduced ? (this.plane.select.value === "max_abs" ? "Block largest |x|" : "Block mean") : "Value",
@@ -398,7 +467,7 @@ export class HeatmapView {
       h(
         "dl",
         {},
-        lines.map(([term, text]) => [h("dt", { text: term }), h("dd", { text })]),
+        lines.filter(Boolean).map(([term, text]) => [h("dt", { text: term }), h("dd", { text })]),
       ),
     );
     Object.assign(this.tooltip.dataset, {
@@ -407,6 +476,8 @@ export class HeatmapView {
       row: String(cell.row),
       col: String(cell.col),
       gate: gate ?? "",
+      rowText: rowText ?? "",
+      columnText,
       value: String(value),
     });
     this.tooltip.hidden = false;
@@ -419,8 +490,8 @@ export class HeatmapView {
     this.tooltip.style.top = `${Math.max(4, y)}px`;
   }
 
-  drawLegend(scale, shared) {
-    const canvas = legendCanvas(scale, shared, this.normalisation.select.value);
+  drawLegend(scale, shared, finite) {
+    const canvas = legendCanvas(scale, shared, this.normalisation.select.value, finite);
     replaceChildren(
       this.legend,
       canvas,
@@ -469,8 +540,39 @@ function rasterCanvas(header, values, gateLimits, scale) {
   return canvas;
 }
 
+/** Whether a snapshot holds a finite cell. */
+function hasFinite(header) {
+  const cells = header.rows * header.cols;
+  return cells > 0 && header.nan_count + header.inf_count < cells;
+}
+
+/**
+ * What to do when a kernel has no snapshot: weights come from the callback's snapshot_freq or
+ * log_weights; gradients from gradients= with snapshot_freq, or log_gradients (both snapshot
+ * by default in a custom loop).
+ */
+function noSnapshotHints(kind) {
+  const custom =
+    kind === "gradients"
+      ? "In a custom loop, log_gradients(model, pairs, step, writer) stores them unless snapshot=False."
+      : "In a custom loop, log_weights(model, step, writer) stores them unless snapshot=False.";
+  return [
+    "WeightGatesCallback stores heatmap snapshots at its snapshot_freq (every epoch by default; snapshot_freq=None turns them off).",
+    custom,
+    "Per-gate statistics are in the Histograms and Health views.",
+  ];
+}
+
+/** Ticks `[{y or x, text}]` (fractions) as labels in `box`, positioned along `side`. */
+function placeTicks(box, ticks, side, key) {
+  replaceChildren(
+    box,
+    ticks.map((tick) => h("span", { class: "wg-tick", text: tick.text, style: { [side]: `${tick[key] * 100}%` } })),
+  );
+}
+
 /** The colour bar with its end labels: numbers when one range is shared, else words. */
-function legendCanvas(scale, shared, normalisation) {
+function legendCanvas(scale, shared, normalisation, finite) {
   const width = 260;
   const height = 30;
   const canvas = document.createElement("canvas");
@@ -482,23 +584,11 @@ function legendCanvas(scale, shared, normalisation) {
     context.fillStyle = cssColor(scale === "magnitude" ? colorOf(t, 1, scale) : colorOf(2 * t - 1, 1, scale));
     context.fillRect(bar.x + i, bar.y, 1, bar.height);
   }
-  context.strokeStyle = "#bdbdbd";
+  context.strokeStyle = themeColor("--wg-border", "#bdbdbd");
   context.strokeRect(bar.x + 0.5, bar.y + 0.5, bar.width - 1, bar.height - 1);
-  const limit =
-    shared === null ? (normalisation === "gate" ? "max|x| of gate" : "max|x| of panel") : formatValue(shared, 3);
-  const labels =
-    scale === "magnitude"
-      ? [
-          ["0", "left"],
-          [limit, "right"],
-        ]
-      : [
-          [shared === null ? `−${limit}` : formatValue(-shared, 3), "left"],
-          ["0", "center"],
-          [`+${limit}`, "right"],
-        ];
+  const labels = legendLabels(scale, shared, normalisation, finite, (x) => formatValue(x, 3));
   context.font = "11px Roboto, 'Helvetica Neue', Arial, sans-serif";
-  context.fillStyle = "#616161";
+  context.fillStyle = themeColor("--wg-muted", "#616161");
   context.textBaseline = "top";
   for (const [text, align] of labels) {
     context.textAlign = align;

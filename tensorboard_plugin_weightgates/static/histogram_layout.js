@@ -1,10 +1,12 @@
 // Layout of the per-gate histograms over steps. Pure functions.
 //
-// "offset" (a ridgeline, like TensorBoard's histograms tab): one curve per step, each on its
-// own baseline, the first step at the top and the last at the bottom, curves up to
-// OFFSET_PEAK of the plot's height tall. "overlay": every step on the bottom baseline, full
-// height. Later steps are drawn more opaque. Heights are bucket counts over the largest count
-// in the chart (all runs and steps inside the x range), so steps and runs compare.
+// "offset" (a ridgeline, like TensorBoard's histograms tab): one filled curve per step, each on
+// its own baseline, the first step at the top and the last at the bottom (in front), curves up
+// to OFFSET_PEAK of the plot's height tall, coloured from pale (first step) to the run's colour
+// (last step). "overlay": every step on the bottom baseline, full height. Heights are bucket
+// counts over the largest count in the chart (all runs and steps inside the x range), so steps
+// and runs compare. A step whose values are all NaN or Inf has no histogram (its buckets count
+// finite values only): it is said, with its NaN and Inf counts, never dropped in silence.
 
 import { extent, padDomain, within } from "./domains.js";
 
@@ -20,18 +22,86 @@ export const X_AXIS_MODES = Object.freeze([
 
 export const OFFSET_PEAK = 0.4;
 
-/** One gate's histograms from a `stats` response gate: `{steps, lows, highs, counts}`. */
+/**
+ * One gate's histograms from a `stats` response gate: `{steps, lows, highs, counts, nan, inf}`
+ * (`nan`, `inf`: the NaN and Inf counts per step).
+ */
 export function histogramSeries(gate) {
+  const counts = (field) => gate.steps.map((_, i) => gate.values?.[field]?.[i] ?? 0);
   return {
     steps: gate.steps,
     lows: gate.histograms.low,
     highs: gate.histograms.high,
     counts: gate.histograms.counts,
+    nan: counts("nan_count"),
+    inf: counts("inf_count"),
   };
 }
 
+/** Whether step `i` has a histogram: a finite range and at least one finite value counted. */
 function hasRange(series, i) {
-  return Number.isFinite(series.lows[i]) && Number.isFinite(series.highs[i]);
+  return (
+    Number.isFinite(series.lows[i]) &&
+    Number.isFinite(series.highs[i]) &&
+    (series.counts[i] ?? []).some((count) => count > 0)
+  );
+}
+
+/**
+ * The steps of `series` without a histogram, every value NaN or Inf: `{steps, nan, inf,
+ * all}` with the NaN and Inf counts of the latest of them and whether that is every step;
+ * null when every step has finite values.
+ */
+export function nonFiniteSteps(series) {
+  const missing = series.steps.flatMap((step, i) => (hasRange(series, i) ? [] : [i]));
+  if (missing.length === 0) return null;
+  const last = missing[missing.length - 1];
+  return {
+    steps: missing.map((i) => series.steps[i]),
+    nan: series.nan?.[last] ?? 0,
+    inf: series.inf?.[last] ?? 0,
+    all: missing.length === series.steps.length,
+  };
+}
+
+/**
+ * What to say of a histogram series without finite values (a nonFiniteSteps result):
+ * "No finite values: 1536 NaN, 0 Inf at step 4", or for some steps only "Steps 3, 4 have no
+ * finite values (step 4: 12 NaN, 0 Inf)".
+ */
+export function nonFiniteMessage(missing) {
+  const last = missing.steps[missing.steps.length - 1];
+  const counts = `${missing.nan} NaN, ${missing.inf} Inf`;
+  if (missing.all) {
+    const when = missing.steps.length === 1 ? `at step ${last}` : `at every step (last: step ${last})`;
+    return `No finite values: ${counts} ${when}`;
+  }
+  const steps = missing.steps.length > 4 ? `${missing.steps.length} steps` : `Step${missing.steps.length > 1 ? "s" : ""} ${missing.steps.join(", ")}`;
+  return `${steps} without finite values (step ${last}: ${counts})`;
+}
+
+/** [r, g, b] of a CSS colour "#rrggbb", "#rgb" or "rgb(r, g, b)"; null for anything else. */
+export function parseColor(color) {
+  const text = String(color).trim();
+  let match = /^#([0-9a-f]{6})$/i.exec(text);
+  if (match) return [0, 2, 4].map((k) => Number.parseInt(match[1].slice(k, k + 2), 16));
+  match = /^#([0-9a-f]{3})$/i.exec(text);
+  if (match) return [...match[1]].map((digit) => Number.parseInt(digit + digit, 16));
+  match = /^rgba?\(\s*(\d+)[,\s]+(\d+)[,\s]+(\d+)/i.exec(text);
+  return match ? match.slice(1, 4).map(Number) : null;
+}
+
+/**
+ * The fill of a step's curve: the run's colour mixed with the background, `fraction` 0 (the
+ * first step) being mostly background and 1 (the last) the run's colour, as TensorBoard
+ * shades its histograms by step.
+ */
+export function stepColor(runColor, background, fraction) {
+  const run = parseColor(runColor) ?? [128, 128, 128];
+  const back = parseColor(background) ?? [255, 255, 255];
+  const weight = 0.3 + 0.7 * Math.min(1, Math.max(0, fraction));
+  const mixed = run.map((value, k) => Math.round(back[k] + (value - back[k]) * weight));
+  return `rgb(${mixed.join(", ")})`;
 }
 
 /**
@@ -99,7 +169,8 @@ export function baselineOf(step, steps, height, mode) {
 
 /**
  * Curves of `seriesList` (one per run) in a `width x height` plot: a list, in drawing order
- * (by step, then series), of `{series, step, baseline, opacity, points}`; `points` run from
+ * (by step, then series), of `{series, step, baseline, fraction, opacity, points}` (`fraction`:
+ * the step's place from first, 0, to last, 1); `points` run from
  * the low edge on the baseline through each bucket's centre to the high edge.
  * `xDomain` is [low, high] in values; steps without a finite range are skipped.
  */
@@ -123,7 +194,7 @@ export function ridgelineLayout(seriesList, { width, height, mode, xDomain }) {
       });
       points.push([xOf(series.highs[i]), baseline]);
       const fraction = steps[1] === steps[0] ? 1 : (step - steps[0]) / (steps[1] - steps[0]);
-      curves.push({ series: s, step, baseline, opacity: 0.25 + 0.75 * fraction, points });
+      curves.push({ series: s, step, baseline, fraction, opacity: 0.25 + 0.75 * fraction, points });
     });
   });
   return curves.sort((a, b) => a.step - b.step || a.series - b.series);

@@ -6,6 +6,7 @@
 import { Api } from "./api.js";
 import { App, prefixedStorage } from "./app.js";
 import { connectToHost } from "./host.js";
+import { followTheme } from "./theme.js";
 
 const STORAGE_PREFIX = "tensorboard.weightgates.";
 
@@ -25,7 +26,10 @@ function linkStylesheet(href) {
 export async function render() {
   document.documentElement.lang = "en";
   await linkStylesheet(new URL("./style.css", import.meta.url).href);
-  const app = new App(document.body, {
+  let app = null;
+  // Canvases take their colours when drawn: draw again when TensorBoard's theme flips.
+  followTheme(window, () => app?.render());
+  app = new App(document.body, {
     api: new Api(new URL("../", import.meta.url).href),
     host: connectToHost(window),
     storage: prefixedStorage(STORAGE_PREFIX),

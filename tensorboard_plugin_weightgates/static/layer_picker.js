@@ -10,7 +10,8 @@ export const VIEWS = Object.freeze([
 ]);
 
 const KIND_LABELS = { weights: "Weights", gradients: "Gradients" };
-const NO_GRADIENTS = "No gradients logged for this layer: pass gradients=(x, y) to WeightGatesCallback.";
+const NO_GRADIENTS =
+  'No gradients logged for this layer: pass gradients="train" to WeightGatesCallback (or call log_gradients in a custom loop).';
 
 export class LayerPicker {
   /** `onChange(partial)` receives `{layerKey}`, `{kernel}`, `{kind}` or `{view}`. */
@@ -25,7 +26,7 @@ export class LayerPicker {
   update({ layers, layer, kernel, kind, view }) {
     const layerField = selectField(
       "Layer",
-      layers.map((l) => ({ id: l.key, label: `${l.order + 1}. ${layerLabel(l)}` })),
+      layers.map((l) => ({ id: l.key, label: `${l.order + 1}. ${layerLabel(l, { withShape: l.ambiguous })}` })),
       layer.key,
       (layerKey) => this.onChange({ layerKey }),
     );
@@ -50,7 +51,7 @@ export class LayerPicker {
     const facts = h(
       "div",
       { class: "wg-layer-facts" },
-      h("span", { text: layer.directions.join(" + ") }),
+      layer.bidirectional ? h("span", { text: layer.directions.join(" + ") }) : null,
       layer.runs.length ? h("span", { text: `${layer.runs.length} run${layer.runs.length === 1 ? "" : "s"}` }) : null,
     );
     replaceChildren(

@@ -2,7 +2,7 @@
 // shows, one checkbox per run in the run's colour, and runs that could not be read.
 
 import { h, replaceChildren } from "./dom.js";
-import { filterRuns, isSelected } from "./runs.js";
+import { filterRuns, isSelected, shownRuns } from "./runs.js";
 
 /**
  * The runs that could not be read (`errors`: run → why), under a title of tag `heading`, the
@@ -83,8 +83,9 @@ export class RunSelector {
     const { runs: visible, error } = filterRuns(runs, filter);
     this.visible = visible;
     this.filterError.textContent = error ?? "";
-    const selected = runs.filter((run) => isSelected(selection, run)).length;
-    this.count.textContent = `${selected} of ${runs.length} selected`;
+    const shown = shownRuns(runs, selection, filter).length;
+    this.count.textContent = `${shown} of ${runs.length} shown`;
+    this.count.title = "Runs whose panels show: ticked and matching the filter";
     replaceChildren(
       this.list,
       visible.map((run) => this.runItem(run, colors.get(run), isSelected(selection, run))),

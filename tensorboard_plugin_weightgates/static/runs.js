@@ -2,8 +2,9 @@
 //
 // The conventions follow TensorBoard 2.21's own runs table: one colour per run from its
 // default palette, assigned in the order of TensorBoard's run list; the filter is a
-// case-insensitive regular expression, and an invalid one matches no run; select all/none act
-// on the runs the filter shows; a run not seen before starts selected.
+// case-insensitive regular expression, and an invalid one matches no run; the views show the
+// selected runs the filter lets through; select all/none act on the runs the filter shows; a
+// run not seen before starts selected.
 
 /** TensorBoard 2.21's default run palette ("Slate" to "Orange"), in its order. */
 export const RUN_PALETTE = Object.freeze(["#425066", "#12b5cb", "#e52592", "#f9ab00", "#9334e6", "#7cb342", "#e8710a"]);
@@ -38,20 +39,42 @@ export function assignColors(runs, hostRuns) {
   return colors;
 }
 
-/** Compiles a run filter: `{matches(run), error}`; an invalid pattern matches nothing. */
+/**
+ * Compiles a run filter: `{matches(run), error}`; an invalid pattern matches nothing and
+ * `error` says why in a few words ("not a valid regex: unterminated group").
+ */
 export function compileFilter(pattern) {
   if (!pattern) return { matches: () => true, error: null };
   try {
     const regex = new RegExp(pattern, "i");
     return { matches: (run) => regex.test(run), error: null };
   } catch (error) {
-    return { matches: () => false, error: `invalid regular expression: ${error.message}` };
+    return { matches: () => false, error: `Not a valid regex: ${regexProblem(error)}` };
   }
+}
+
+/**
+ * The reason in a RegExp SyntaxError without the engine's preamble: V8 says "Invalid regular
+ * expression: /(/i: Unterminated group", Firefox "unterminated parenthetical".
+ */
+function regexProblem(error) {
+  const message = String(error?.message ?? error);
+  const reason = message.includes(": ") ? message.slice(message.lastIndexOf(": ") + 2) : message;
+  return reason.charAt(0).toLowerCase() + reason.slice(1);
 }
 
 export function filterRuns(runs, pattern) {
   const filter = compileFilter(pattern);
   return { runs: runs.filter(filter.matches), error: filter.error };
+}
+
+/**
+ * The runs whose panels show: selected and matching the filter `pattern`, in order. The
+ * filter hides runs from the views as it hides them from the list, as TensorBoard's does.
+ */
+export function shownRuns(runs, selection, pattern) {
+  const { matches } = compileFilter(pattern);
+  return runs.filter((run) => isSelected(selection, run) && matches(run));
 }
 
 /**
