@@ -2,6 +2,7 @@
 // keeps it in localStorage, follows TensorBoard's run list and reloads, and hands each view
 // what it shows.
 
+import { ActivationsView, DEFAULT_ACTIVATION_SETTINGS } from "./activations_view.js";
 import { h, messagePanel, replaceChildren } from "./dom.js";
 import { DEFAULT_HEALTH_SETTINGS, HealthView } from "./health.js";
 import { DEFAULT_HEATMAP_SETTINGS, HeatmapView } from "./heatmap.js";
@@ -19,6 +20,8 @@ const SETUP_CODE = [
 ];
 
 const HOST_TIMEOUT_MS = 3000;
+/** Views with a step slider that the arrow keys move. */
+const STEPPED_VIEWS = new Set(["heatmap", "activations"]);
 const RELOAD_DEBOUNCE_MS = 150;
 
 /** localStorage under a prefix; silently memory-only where storage is unavailable. */
@@ -52,6 +55,7 @@ function loadUiState(json) {
     heatmap: { ...DEFAULT_HEATMAP_SETTINGS },
     histograms: { ...DEFAULT_HISTOGRAM_SETTINGS },
     health: { ...DEFAULT_HEALTH_SETTINGS },
+    activations: { ...DEFAULT_ACTIVATION_SETTINGS },
   };
   try {
     const saved = JSON.parse(json ?? "{}") ?? {};
@@ -61,6 +65,11 @@ function loadUiState(json) {
       heatmap: { ...defaults.heatmap, ...pick(saved.heatmap, Object.keys(defaults.heatmap)), step: null },
       histograms: { ...defaults.histograms, ...pick(saved.histograms, Object.keys(defaults.histograms)) },
       health: { ...defaults.health, ...pick(saved.health, Object.keys(defaults.health)), step: null },
+      activations: {
+        ...defaults.activations,
+        ...pick(saved.activations, Object.keys(defaults.activations)),
+        step: null,
+      },
     };
   } catch {
     return defaults;
@@ -100,6 +109,10 @@ export class App {
       heatmap: new HeatmapView((partial) => this.changeView("heatmap", partial)),
       histograms: new HistogramView((partial) => this.changeView("histograms", partial)),
       health: new HealthView((partial) => this.changeView("health", partial)),
+      activations: new ActivationsView(
+        (partial) => this.changeView("activations", partial),
+        (layerKey) => this.change({ layerKey }),
+      ),
     };
     this.status = h("div", { class: "wg-status", role: "status" });
     this.content = h(
@@ -173,10 +186,10 @@ export class App {
   }
 
   onKey(event) {
-    if (this.ui.view !== "heatmap" || event.target !== document.body) return;
+    if (!STEPPED_VIEWS.has(this.ui.view) || event.target !== document.body) return;
     if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
       event.preventDefault();
-      this.views.heatmap.stepBy(event.key === "ArrowLeft" ? -1 : 1);
+      this.views[this.ui.view].stepBy(event.key === "ArrowLeft" ? -1 : 1);
     }
   }
 

@@ -7,6 +7,7 @@ import { download, h, ignoreOutliersField, replaceChildren, selectField, sizeCan
 import { extent, padDomain, valuesDomain } from "./domains.js";
 import { formatValue, safeFilename } from "./format.js";
 import { METRICS, TABLE_COLUMNS, metricValues, sortRows, tableRows, toCsv } from "./health_data.js";
+import { SATURATION_COLUMNS, fetchSaturation, withSaturation } from "./health_saturation.js";
 import { pickStep, unionSteps } from "./layers.js";
 import { StatsLoader, byDirection, loadErrors, statsByGate } from "./stats_loader.js";
 
@@ -40,7 +41,10 @@ export class HealthView {
       this.controls,
       ignoreOutliersField(settings.ignoreOutliers, (ignoreOutliers) => this.onSettings({ ignoreOutliers })),
     );
-    const loaded = await this.loader.load(context);
+    const [loaded, saturation] = await Promise.all([
+      this.loader.load(context),
+      fetchSaturation(context.api, context.runs, layer.key),
+    ]);
     if (loaded === null) return;
     this.charts = [];
     if (loaded.length === 0) {
@@ -54,7 +58,7 @@ export class HealthView {
         this.section(items, { colors, kernel, direction, multiDirection, ignoreOutliers: settings.ignoreOutliers }),
       ),
     );
-    this.renderTable(loaded, { colors, layer, kernel, kind, settings });
+    this.renderTable(loaded, { colors, layer, kernel, kind, settings, saturation });
     this.redraw();
   }
 
@@ -146,7 +150,8 @@ export class HealthView {
     this.tooltip.style.top = `${event.clientY + 14}px`;
   }
 
-  renderTable(loaded, { colors, layer, kernel, kind, settings }) {
+  renderTable(loaded, { colors, layer, kernel, kind, settings, saturation }) {
+    const columns = saturation.length ? [...TABLE_COLUMNS, ...SATURATION_COLUMNS] : TABLE_COLUMNS;
     const ok = loaded.filter((item) => item.stats);
     const steps = unionSteps(ok.flatMap((item) => item.stats.gates.map((gate) => gate.steps)));
     if (steps.length === 0) {
@@ -155,12 +160,16 @@ export class HealthView {
     }
     const step = pickStep(steps, settings.step);
     const rows = sortRows(
-      tableRows(
-        ok.map((item) => ({ run: item.run, direction: item.direction, stats: item.stats })),
-        step,
+      withSaturation(
+        tableRows(
+          ok.map((item) => ({ run: item.run, direction: item.direction, stats: item.stats })),
+          step,
+        ),
+        saturation,
       ),
-      settings.sortColumn,
+      columns.some((c) => c.id === settings.sortColumn) ? settings.sortColumn : "run",
       settings.sortOrder,
+      columns,
     );
     const stepField = selectField(
       "Step",
@@ -174,14 +183,14 @@ export class HealthView {
       text: "Download CSV",
       onclick: () =>
         download(
-          new Blob([toCsv(TABLE_COLUMNS, rows)], { type: "text/csv;charset=utf-8" }),
+          new Blob([toCsv(columns, rows)], { type: "text/csv;charset=utf-8" }),
           `${safeFilename(`${layer.layer}_${kernel}_${kind}_step${step}`)}.csv`,
         ),
     });
     const head = h(
       "tr",
       {},
-      TABLE_COLUMNS.map((column) => {
+      columns.map((column) => {
         const sorted = settings.sortColumn === column.id;
         const order = sorted && settings.sortOrder === "asc" ? "desc" : "asc";
         return h(
@@ -207,7 +216,7 @@ export class HealthView {
       h(
         "tr",
         { dataset: { run: row.run } },
-        TABLE_COLUMNS.map((column) => {
+        columns.map((column) => {
           if (column.id === "run") {
             return h(
               "td",

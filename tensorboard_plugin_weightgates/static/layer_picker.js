@@ -7,7 +7,11 @@ export const VIEWS = Object.freeze([
   { id: "heatmap", label: "Heatmap" },
   { id: "histograms", label: "Histograms" },
   { id: "health", label: "Health" },
+  { id: "activations", label: "Activations" },
 ]);
+
+/** Views that show no kernel (their toolbar has no kernel and kind). */
+const LAYER_VIEWS = new Set(["activations"]);
 
 const KIND_LABELS = { weights: "Weights", gradients: "Gradients" };
 const NO_GRADIENTS = "No gradients logged for this layer: pass gradients=(x, y) to WeightGatesCallback.";
@@ -66,6 +70,7 @@ export class LayerPicker {
         }),
       ),
     );
-    replaceChildren(this.fields, layerField, facts, kernelField, kindField);
+    const perKernel = !LAYER_VIEWS.has(view);
+    replaceChildren(this.fields, layerField, facts, perKernel ? kernelField : null, perKernel ? kindField : null);
   }
 }
