@@ -38,7 +38,10 @@ export class SaturationPlot {
     );
   }
 
-  /** Redraws at the container's width (square, at most MAX_SIZE pixels). */
+  /**
+   * Redraws at the container's width (square, at most MAX_SIZE pixels); the plot box, in CSS
+   * pixels of the canvas, goes in its `data-box` (where a fraction's dot is, for automation).
+   */
   draw() {
     const width = this.canvas.parentElement?.clientWidth ?? 0;
     if (width === 0) return;
@@ -48,6 +51,7 @@ export class SaturationPlot {
     const side = Math.max(1, Math.min(size - MARGIN.left - MARGIN.right, size - MARGIN.top - MARGIN.bottom));
     const box = { x: MARGIN.left, y: MARGIN.top, width: side, height: side };
     this.box = box;
+    this.canvas.dataset.box = JSON.stringify(box);
     context.clearRect(0, 0, size, size);
     context.font = FONT;
     drawFrame(context, box, colors, axisTitles(this.saturation));
