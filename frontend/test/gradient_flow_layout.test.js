@@ -79,8 +79,9 @@ describe("log axis", () => {
     assert.equal(logDomain([{ ys: [null] }]), null);
   });
 
-  it("ticks powers of ten, thinned to the count", () => {
-    assert.deepEqual(logTicks([0.001, 1]), [0.001, 0.01, 0.1, 1]);
+  it("ticks powers of ten, thinned to the count, with 2 and 5 times them over a short domain", () => {
+    assert.deepEqual(logTicks([1e-4, 1e-3]), [1e-4, 2e-4, 5e-4, 1e-3]);
+    assert.deepEqual(logTicks([0.0001, 1]), [0.0001, 0.001, 0.01, 0.1, 1]);
     assert.equal(logTicks([1e-12, 1], 4).length <= 5, true);
     assert.ok(logTicks([1e-12, 1], 4).every((t) => Number.isInteger(Math.round(Math.log10(t)))));
   });
@@ -93,7 +94,7 @@ describe("log axis", () => {
   });
 
   it("labels decades", () => {
-    assert.deepEqual([1, 10, 0.01, 1e-5, 1e6].map(decadeLabel), ["1", "10", "0.01", "1e-5", "1e6"]);
+    assert.deepEqual([1, 10, 0.01, 1e-5, 1e6, 2e-4, 5e-4, 20].map(decadeLabel), ["1", "10", "0.01", "1e-5", "1e6", "2e-4", "5e-4", "20"]);
   });
 });
 

@@ -87,14 +87,20 @@ export function logDomain(series) {
   return [10 ** lowDecade, 10 ** highDecade];
 }
 
-/** Tick values of a log domain: powers of ten, every k-th so that at most `count` remain. */
+/**
+ * Tick values of a log domain: powers of ten, every k-th so that at most `count` remain; over
+ * two decades or less also 2 and 5 times each power, so that a short domain has ticks inside.
+ */
 export function logTicks(domain, count = 6) {
   if (!domain) return [];
   const first = Math.round(Math.log10(domain[0]));
   const last = Math.round(Math.log10(domain[1]));
   const every = Math.max(1, Math.ceil((last - first + 1) / count));
+  const multiples = last - first <= 2 ? [1, 2, 5] : [1];
   const ticks = [];
-  for (let e = first; e <= last; e += every) ticks.push(10 ** e);
+  for (let e = first; e <= last; e += every) {
+    for (const m of multiples) if (e < last || m === 1) ticks.push(Number((m * 10 ** e).toPrecision(1)));
+  }
   return ticks;
 }
 
@@ -104,11 +110,11 @@ export function logY(value, domain, height) {
   return height - ((Math.log10(value) - low) / (high - low)) * height;
 }
 
-/** A tick label of a power of ten: "1", "10", "0.01", "1e-5". */
+/** A tick label of a log axis: "1", "20", "0.05", "1e-5", "2e-4". */
 export function decadeLabel(value) {
-  const exponent = Math.round(Math.log10(value));
+  const exponent = Math.floor(Math.log10(value) + 1e-9);
   if (exponent >= -2 && exponent <= 3) return String(Number(value.toPrecision(1)));
-  return `1e${exponent}`;
+  return `${Math.round(value / 10 ** exponent)}e${exponent}`;
 }
 
 /**
