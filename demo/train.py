@@ -112,7 +112,7 @@ def train_run(name: str, logdir: str, train, probe, epochs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--logdir", default="demo/logs", help="where the runs are written")
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--probe", type=int, default=32, help="held-out windows in the probe")
     args = parser.parse_args()
     shutil.rmtree(args.logdir, ignore_errors=True)
