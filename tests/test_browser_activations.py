@@ -332,3 +332,35 @@ def test_the_health_table_has_saturation_columns(tab, server):
     i = max(k for k, s in enumerate(forget["steps"]) if s <= step)
     shown = float(row.locator("td").nth(column).inner_text())
     assert shown == pytest.approx(forget["values"]["right_saturated"][i], abs=5e-4)
+
+
+def test_a_layer_without_activations_offers_the_ones_with(tab):
+    tab.frame.get_by_label("Layer", exact=True).select_option(label="2. head (Dense)")
+    tab.settle()
+    message = tab.frame.locator(".wg-activations .wg-message")
+    assert "No activations of head" in message.inner_text()
+    assert tab.frame.locator("canvas.wg-saturation-canvas").count() == 0
+    message.get_by_role("button", name="rnn (LSTM)").click()
+    tab.frame.wait_for_selector("canvas.wg-saturation-canvas")
+    assert tab.frame.get_by_label("Layer", exact=True).input_value() == "rnn"
+
+
+def test_arrow_keys_step_through_the_logged_steps(tab, server):
+    listed = get_json(f"{server}/data/plugin/weightgates/activations")["runs"]
+    steps = sorted(
+        {
+            step
+            for run in RUNS
+            for kind in ("stats_steps", "gradient_steps", "map_steps")
+            for step in listed[run]["layers"][0]["directions"][0][kind]
+        }
+    )
+    label = tab.frame.locator(".wg-activations .wg-step-label")
+    assert int(label.inner_text()) == steps[-1]
+    tab.frame.evaluate("() => document.activeElement?.blur()")
+    tab.page.keyboard.press("ArrowLeft")
+    tab.settle()
+    assert int(label.inner_text()) == steps[-2]
+    tab.page.keyboard.press("ArrowRight")
+    tab.settle()
+    assert int(label.inner_text()) == steps[-1]
