@@ -102,6 +102,8 @@ describe("flowRatio", () => {
   it("compares the first timestep read with the last, by direction", () => {
     assert.equal(flowRatio([0.001, 0.1], "forward"), 0.01);
     assert.equal(flowRatio([0.001, 0.1], "backward"), 100);
+    assert.equal(flowRatio([0.001, 0.1, null, null], "forward"), 0.01, "masked timesteps skipped");
+    assert.equal(flowRatio([null, 0.001, 0.1], "backward"), 100);
     assert.equal(flowRatio([null, 0.1], "forward"), null);
   });
 });

@@ -118,13 +118,16 @@ export function decadeLabel(value) {
 }
 
 /**
- * How the gradient changes back through time in one series: the norm at the timestep a
- * direction reads first over the one at the timestep it reads last (forward: t = 0 over
- * t = T-1; backward: the reverse), or null where either is missing. Far below 1: vanishing.
+ * How the gradient changes back through time in one series: the norm at the first timestep a
+ * direction reads over the one at the last it reads (forward: t = 0 over t = T-1; backward:
+ * the reverse), skipping timesteps without a norm (masked ones), or null with fewer than two.
+ * Far below 1: vanishing.
  */
 export function flowRatio(ys, direction) {
-  const [first, last] = direction === "backward" ? [ys[ys.length - 1], ys[0]] : [ys[0], ys[ys.length - 1]];
-  return first === null || last === null || first === undefined || last === undefined ? null : first / last;
+  const drawn = ys.filter((y) => y !== null && y !== undefined);
+  if (drawn.length < 2) return null;
+  const [first, last] = direction === "backward" ? [drawn[drawn.length - 1], drawn[0]] : [drawn[0], drawn[drawn.length - 1]];
+  return first / last;
 }
 
 /** The timestep nearest to x pixels in a plot `width` wide over timesteps 0 … timesteps-1. */
