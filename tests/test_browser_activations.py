@@ -1,7 +1,8 @@
 """The Activations view in headless Chromium, against one real `tensorboard` process serving
 runs written by the real callback: an LSTM and a GRU (layer ``rnn`` in both) logged with the
-activations probe, the GRU's without targets (so no gradients through time), and an LSTM whose
-weights are set to NaN before a last `log_activations`.
+activations probe, the GRU's without targets (so no gradients through time), an LSTM whose
+weights are set to NaN before a last `log_activations`, and a run of a custom loop that logs
+activations only (`log_activations` without `log_weights`).
 
 What the page shows is checked against what the activation routes serve.
 """
@@ -24,6 +25,8 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 LSTM, GRU, NAN = "lstm/train", "gru/train", "nan/train"
 RUNS = (LSTM, GRU, NAN)
+SOLO = "solo"
+"""The run with activations only: layer ``solo``, a GRU after a Dense layer."""
 UNITS = {LSTM: 4, GRU: 3, NAN: 4}
 TIMESTEPS = 6
 SETTLE = "() => !document.querySelector('[aria-busy]') && !document.querySelector('.wg-loading')"
@@ -62,6 +65,15 @@ def write_logs(logdir) -> None:
             step = int(model.optimizer.iterations.numpy()) + 1
             log_activations(model, x[:8], step, writer, y=y[:8])
             writer.flush()
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((TIMESTEPS, 3))
+    hidden = keras.layers.GRU(3, return_sequences=True, name="solo")(keras.layers.Dense(3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2)(hidden))
+    model.compile(optimizer="sgd", loss="mse")
+    writer = tf.summary.create_file_writer(str(logdir / SOLO))
+    for step in (0, 1):
+        log_activations(model, x[:8], step, writer, y=y[:8])
+    writer.flush()
 
 
 def route(url, path, **params):
@@ -69,10 +81,10 @@ def route(url, path, **params):
     return f"{url}/data/plugin/weightgates/{path}?{query}"
 
 
-def stats(url, run, step=None, name=None):
+def stats(url, run, step=None, name=None, layer="rnn"):
     return get_json(
         route(
-            url, "activation_stats", run=run, layer="rnn", direction="forward", step=step, name=name
+            url, "activation_stats", run=run, layer=layer, direction="forward", step=step, name=name
         )
     )
 
@@ -94,7 +106,7 @@ def server(tmp_path_factory):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             listed = get_json(f"{url}/data/plugin/weightgates/activations")["runs"]
-            if all(run in listed for run in RUNS):
+            if all(run in listed for run in (*RUNS, SOLO)):
                 nan = listed[NAN]["layers"][0]["directions"][0]["stats_steps"]
                 lstm = listed[LSTM]["layers"][0]["directions"][0]["stats_steps"]
                 if nan and lstm and nan[-1] > lstm[-1]:
@@ -364,3 +376,15 @@ def test_arrow_keys_step_through_the_logged_steps(tab, server):
     tab.page.keyboard.press("ArrowRight")
     tab.settle()
     assert int(label.inner_text()) == steps[-1]
+
+
+def test_a_run_with_activations_only_has_its_layer_in_the_activations_view(tab, server):
+    assert tab.frame.get_by_role("checkbox", name=SOLO, exact=True).is_checked()
+    tab.frame.get_by_label("Layer", exact=True).select_option("solo")
+    tab.frame.wait_for_selector('canvas.wg-saturation-canvas[data-name="update"]')
+    tab.settle()
+    solo = stats(server, SOLO, layer="solo")
+    units = next(e for e in solo["names"] if e["name"] == "update")
+    assert int(tab.plot("update").get_attribute("data-dots")) == len(finite_units(units))
+    assert tab.frame.get_by_role("tab", name="Heatmap").is_disabled()
+    assert tab.frame.get_by_role("tab", name="Activations").get_attribute("aria-selected") == "true"

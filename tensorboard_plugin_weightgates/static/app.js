@@ -20,6 +20,7 @@ const SETUP_CODE = [
 ];
 
 const HOST_TIMEOUT_MS = 3000;
+const EMPTY_INDEX = Object.freeze({ runs: {}, errors: {} });
 /** Views with a step slider that the arrow keys move. */
 const STEPPED_VIEWS = new Set(["heatmap", "activations"]);
 const RELOAD_DEBOUNCE_MS = 150;
@@ -89,6 +90,7 @@ export class App {
     this.host = host;
     this.storage = storage;
     this.index = null;
+    this.activationIndex = EMPTY_INDEX;
     this.indexError = null;
     this.reloadError = null;
     this.hostRuns = null;
@@ -159,7 +161,11 @@ export class App {
   async loadIndex({ reload = false } = {}) {
     if (reload) this.api.clearCache();
     try {
-      this.index = await this.api.index();
+      [this.index, this.activationIndex] = await Promise.all([
+        this.api.index(),
+        // An older server without the activations route still shows weights.
+        this.api.activations().catch(() => EMPTY_INDEX),
+      ]);
       this.indexError = null;
       this.reloadError = null;
     } catch (error) {
@@ -228,9 +234,10 @@ export class App {
       }
       return;
     }
-    const runs = orderRuns(Object.keys(this.index.runs), this.hostRuns);
+    const runs = orderRuns([...Object.keys(this.index.runs), ...Object.keys(this.activationIndex.runs)], this.hostRuns);
+    const errors = mergeErrors(this.index.errors, this.activationIndex.errors);
     if (runs.length === 0) {
-      this.showMessage(noDataMessage(this.index.errors));
+      this.showMessage(noDataMessage(errors));
       return;
     }
     const colors = assignColors(runs, this.hostRuns);
@@ -239,7 +246,7 @@ export class App {
       colors,
       selection: this.selection,
       filter: this.ui.filter,
-      errors: this.index.errors,
+      errors,
     });
     const selected = selectedRuns(runs, this.selection);
     if (selected.length === 0) {
@@ -249,7 +256,7 @@ export class App {
       );
       return;
     }
-    const layers = listLayers(this.index, selected);
+    const layers = listLayers(this.index, selected, this.activationIndex);
     if (layers.length === 0) {
       this.showMessage(messagePanel("empty", "The selected runs have no layers logged"), { withRuns: true });
       return;
@@ -257,7 +264,9 @@ export class App {
     const layer = layers.find((l) => l.key === this.ui.layerKey) ?? layers[0];
     const kernel = layer.kernels.includes(this.ui.kernel) ? this.ui.kernel : layer.kernels[0];
     const kind = layer.kinds.includes(this.ui.kind) ? this.ui.kind : layer.kinds[0];
-    const view = VIEWS.some((v) => v.id === this.ui.view) ? this.ui.view : "heatmap";
+    const chosen = VIEWS.some((v) => v.id === this.ui.view) ? this.ui.view : "heatmap";
+    // A layer with activations only (log_activations without log_weights) has one view.
+    const view = layer.kernels.length === 0 ? "activations" : chosen;
     this.sidebar.hidden = false;
     this.picker.element.hidden = false;
     this.content.hidden = false;
@@ -275,6 +284,15 @@ export class App {
       settings: this.ui[view],
     });
   }
+}
+
+/** The run problems of both indexes; a run with both keeps both messages. */
+function mergeErrors(weights, activations) {
+  const merged = { ...activations };
+  for (const [run, message] of Object.entries(weights)) {
+    merged[run] = run in merged ? `${message}; ${merged[run]}` : message;
+  }
+  return merged;
 }
 
 function noDataMessage(errors) {

@@ -14,6 +14,7 @@ export const VIEWS = Object.freeze([
 const LAYER_VIEWS = new Set(["activations"]);
 
 const KIND_LABELS = { weights: "Weights", gradients: "Gradients" };
+const ONLY_ACTIVATIONS = "Only activations are logged for this layer (log_activations without log_weights).";
 const NO_GRADIENTS = "No gradients logged for this layer: pass gradients=(x, y) to WeightGatesCallback.";
 
 export class LayerPicker {
@@ -66,11 +67,13 @@ export class LayerPicker {
           class: "wg-tab",
           text: v.label,
           "aria-selected": String(v.id === view),
+          disabled: layer.kernels.length === 0 && !LAYER_VIEWS.has(v.id),
+          title: layer.kernels.length === 0 && !LAYER_VIEWS.has(v.id) ? ONLY_ACTIVATIONS : null,
           onclick: () => this.onChange({ view: v.id }),
         }),
       ),
     );
-    const perKernel = !LAYER_VIEWS.has(view);
+    const perKernel = !LAYER_VIEWS.has(view) && layer.kernels.length > 0;
     replaceChildren(this.fields, layerField, facts, perKernel ? kernelField : null, perKernel ? kindField : null);
   }
 }
