@@ -4,7 +4,7 @@
 
 import { nameLabel } from "./activation_data.js";
 import { mapCell, mapLimit, mapScale, maskedColumns, nanCells } from "./activation_maps_layout.js";
-import { colorOf, cssColor, rasterize } from "./colorscale.js";
+import { NAN_COLOR, colorOf, cssColor, rasterize } from "./colorscale.js";
 import { h, sizeCanvas } from "./dom.js";
 import { composeFigure, downloadPng } from "./figure.js";
 import { formatValue, safeFilename } from "./format.js";
@@ -12,6 +12,35 @@ import { cellAt, heatmapHeight, rangeLabel } from "./heatmap_layout.js";
 import { usableLimit } from "./normalize.js";
 
 const MASKED = [189, 189, 189];
+
+/**
+ * The maps' colour key: a bar per scale in use ("magnitude": 0 … L, "diverging": −L … +L, L
+ * being each map's range as its label says), and the NaN and masked swatches.
+ */
+export function mapsLegend(scales) {
+  const bar = (scale) => {
+    const stops = [0, 0.25, 0.5, 0.75, 1].map((f) => {
+      const color = scale === "magnitude" ? colorOf(f, 1, scale) : colorOf(2 * f - 1, 1, scale);
+      return `${cssColor(color)} ${f * 100}%`;
+    });
+    return h(
+      "span",
+      { class: "wg-legend-key wg-step-ramp", dataset: { scale } },
+      h("span", { text: scale === "magnitude" ? "0" : "−L" }),
+      h("span", { class: "wg-ramp", style: { backgroundImage: `linear-gradient(to right, ${stops.join(", ")})` } }),
+      h("span", { text: scale === "magnitude" ? "L" : "+L" }),
+    );
+  };
+  const swatch = (color, text) =>
+    h("span", { class: "wg-legend-key" }, h("span", { class: "wg-swatch", style: { backgroundColor: cssColor(color) } }), text);
+  return h(
+    "div",
+    { class: "wg-run-legend wg-maps-legend" },
+    [...new Set(scales)].map(bar),
+    swatch(NAN_COLOR, "NaN"),
+    swatch(MASKED, "masked"),
+  );
+}
 
 /**
  * One name's map for one run: `{name, values, limit, scale, masked, raster}` from a decoded

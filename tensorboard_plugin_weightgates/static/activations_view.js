@@ -5,7 +5,7 @@
 
 import { activationGroups, activationLayers, groupSteps, groupsByDirection, nameLabel, nonFinite } from "./activation_data.js";
 import { MAP_RANGES, MAP_SCALES } from "./activation_maps_layout.js";
-import { ActivationMapsPanel, prepareMap } from "./activation_maps.js";
+import { ActivationMapsPanel, mapsLegend, prepareMap } from "./activation_maps.js";
 import { h, messagePanel, replaceChildren, segmented, selectField } from "./dom.js";
 import { formatValue } from "./format.js";
 import { GradientFlowChart } from "./gradient_flow.js";
@@ -351,11 +351,13 @@ export class ActivationsView {
         sharedMax.set(name, Math.max(sharedMax.get(name) ?? 0, m));
       }
     }
+    const scales = [];
     const panels = withMaps.map((item) => {
       const saturations = item.entry.saturations ?? {};
       const prepared = item.maps.header.names.map((name) =>
         prepareMap(item.maps, name, saturations[name] ?? null, settings, sharedMax.get(name)),
       );
+      scales.push(...prepared.map((map) => map.scale));
       const panel = new ActivationMapsPanel({
         run: item.run,
         color: colors.get(item.run),
@@ -372,8 +374,8 @@ export class ActivationsView {
       "maps",
       "Unit × timestep maps",
       `probe sample ${withMaps[0].maps.header.sample}`,
-      `One row per unit, one column per timestep (0 … ${timesteps - 1}, left to right) of one probe sample: the gates, c_t, h_t and dL/dh_t as the layer computed them. Masked timesteps are grey, NaN green.`,
-      null,
+      `One row per unit, one column per timestep (0 … ${timesteps - 1}, left to right) of one probe sample: the gates, c_t, h_t and dL/dh_t as the layer computed them; L is the range each map's label gives.`,
+      mapsLegend(scales),
       h("div", { class: "wg-panels wg-maps-panels" }, panels),
     );
   }
