@@ -5,10 +5,11 @@ import {
   CORNERS,
   axisTitles,
   dotPosition,
-  nearestDot,
+  dotsNear,
   saturatedUnits,
   saturationDots,
   saturationNames,
+  unitList,
   unitsAt,
 } from "../../tensorboard_plugin_weightgates/static/saturation_layout.js";
 
@@ -75,7 +76,7 @@ describe("saturationDots", () => {
   });
 });
 
-describe("dotPosition and nearestDot", () => {
+describe("dotPosition and dotsNear", () => {
   const box = { x: 40, y: 10, width: 200, height: 200 };
 
   it("puts right-saturated fractions on x and left-saturated ones on y, up", () => {
@@ -96,9 +97,36 @@ describe("dotPosition and nearestDot", () => {
       { unit: 0, right: 0.5, left: 0.25 },
       { unit: 1, right: 0.52, left: 0.25 },
     ];
-    assert.equal(nearestDot(dots, box, 143, 160).unit, 1);
-    assert.equal(nearestDot(dots, box, 139, 161).unit, 0);
-    assert.equal(nearestDot(dots, box, 100, 100), null);
+    assert.equal(dotsNear(dots, box, 143, 160)[0].unit, 1);
+    assert.equal(dotsNear(dots, box, 139, 161)[0].unit, 0);
+    assert.deepEqual(dotsNear(dots, box, 100, 100), []);
+  });
+});
+
+describe("dotsNear and unitList", () => {
+  const box = { x: 0, y: 0, width: 100, height: 100 };
+  const dots = [
+    { run: "a", unit: 0, right: 1, left: 0 },
+    { run: "a", unit: 5, right: 1, left: 0 },
+    { run: "b", unit: 2, right: 0.99, left: 0 },
+    { run: "b", unit: 3, right: 0.5, left: 0.5 },
+  ];
+
+  it("finds every dot at the same place, nearest first", () => {
+    assert.deepEqual(
+      dotsNear(dots, box, 99.1, 100).map((d) => [d.run, d.unit]),
+      [
+        ["b", 2],
+        ["a", 0],
+        ["a", 5],
+      ],
+    );
+    assert.deepEqual(dotsNear(dots, box, 20, 20), []);
+  });
+
+  it("lists units per run, then how many more", () => {
+    assert.equal(unitList(dots.slice(0, 3)), "a: units 0, 5 · b: unit 2");
+    assert.equal(unitList(dots, 2), "a: units 0, 5 and 2 more");
   });
 });
 

@@ -1,7 +1,7 @@
 // The saturation plot of Karpathy, Johnson and Fei-Fei (2015, "Visualizing and Understanding
 // Recurrent Networks", figure 3): per gate, one dot per unit at (fraction of positions
 // right-saturated, fraction left-saturated). Pure functions: the dots, their place in a plot
-// box and which one the pointer is on.
+// box and which ones the pointer is on.
 //
 // A unit's two fractions add up to at most 1, so every dot lies on or below the diagonal from
 // (0, 1) to (1, 0); dots on it are units that are always saturated on one side or the other.
@@ -76,19 +76,30 @@ export function dotPosition(right, left, box) {
   return { x: box.x + right * box.width, y: box.y + (1 - left) * box.height };
 }
 
-/** The dot nearest to (px, py) within `radius` pixels, or null. */
-export function nearestDot(dots, box, px, py, radius = 6) {
-  let best = null;
-  let bestDistance = radius * radius;
-  for (const dot of dots) {
+/**
+ * The dots within `radius` pixels of (px, py), nearest first (ties in their order): units at
+ * the same fractions (many sit at a corner) are all found, not only the one drawn on top.
+ */
+export function dotsNear(dots, box, px, py, radius = 6) {
+  const near = [];
+  dots.forEach((dot, i) => {
     const { x, y } = dotPosition(dot.right, dot.left, box);
     const distance = (x - px) ** 2 + (y - py) ** 2;
-    if (distance <= bestDistance) {
-      best = dot;
-      bestDistance = distance;
-    }
+    if (distance <= radius * radius) near.push({ dot, distance, i });
+  });
+  return near.sort((a, b) => a.distance - b.distance || a.i - b.i).map(({ dot }) => dot);
+}
+
+/** "lstm: units 3, 7 · gru: unit 1" for `dots`, at most `limit` units, then how many more. */
+export function unitList(dots, limit = 12) {
+  const byRun = new Map();
+  for (const dot of dots.slice(0, limit)) {
+    if (!byRun.has(dot.run)) byRun.set(dot.run, []);
+    byRun.get(dot.run).push(dot.unit);
   }
-  return best;
+  const parts = [...byRun].map(([run, units]) => `${run}: unit${units.length > 1 ? "s" : ""} ${units.join(", ")}`);
+  const more = dots.length - Math.min(dots.length, limit);
+  return `${parts.join(" · ")}${more ? ` and ${more} more` : ""}`;
 }
 
 /**

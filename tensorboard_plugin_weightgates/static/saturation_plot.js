@@ -3,7 +3,7 @@
 
 import { h, sizeCanvas } from "./dom.js";
 import { formatValue } from "./format.js";
-import { CORNERS, axisTitles, dotPosition, nearestDot } from "./saturation_layout.js";
+import { CORNERS, axisTitles, dotPosition, dotsNear, unitList } from "./saturation_layout.js";
 
 const FONT = "11px Roboto, 'Helvetica Neue', Arial, sans-serif";
 const MAX_SIZE = 280;
@@ -78,7 +78,8 @@ export class SaturationPlot {
   hover(event) {
     if (!this.box) return;
     const rect = this.canvas.getBoundingClientRect();
-    const dot = nearestDot(this.dots, this.box, event.clientX - rect.left, event.clientY - rect.top);
+    const near = dotsNear(this.dots, this.box, event.clientX - rect.left, event.clientY - rect.top);
+    const dot = near[0] ?? null;
     if (dot !== this.highlight) {
       this.highlight = dot;
       this.draw();
@@ -100,6 +101,7 @@ export class SaturationPlot {
         [`Left-saturated (< ${this.saturation.low})`, formatValue(dot.left, 4)],
         ["Mean", formatValue(dot.mean, 4)],
         ["Step", String(dot.step)],
+        near.length > 1 ? ["Also here", unitList(near.slice(1))] : null,
       ],
       { color: this.colors.get(dot.run), dataset: { run: dot.run, name: this.name, unit: String(dot.unit) } },
     );
