@@ -1,7 +1,7 @@
-"""Makes the screenshots of the Activations view in docs/screenshots/ from the demo's logs:
-activations-saturation.png (the saturation plots of the LSTM and GRU runs), activations-maps.png
-(the unit x timestep maps of the probe sample) and activations-gradient-flow.png (dL/dh_t
-through time, one line per logged step).
+"""Makes the screenshots of the Activations view in docs/screenshots/ from the demo's logs, of
+its `lstm` run: activations-saturation.png (the saturation plots), activations-maps.png (the
+unit x timestep maps of the probe sample) and activations-gradient-flow.png (dL/dh_t through
+time, one line per logged step).
 
 The demo (demo/train.py) is trained into a temporary directory unless --logdir names logs it
 wrote; they are served by a real `tensorboard` and photographed in headless Chromium.
@@ -41,21 +41,17 @@ def photograph(logdir: Path, log_path: Path) -> list[Path]:
         frame.wait_for_function(SETTLE)
         frame.get_by_role("button", name="rnn (LSTM)").click()
         frame.wait_for_selector("canvas.wg-saturation-canvas")
+        for run in RUNS[1:]:
+            frame.get_by_role("checkbox", name=run, exact=True).uncheck()
         frame.wait_for_function(SETTLE)
         shots = {
-            "activations-saturation.png": "section[data-section=saturation]",
-            "activations-gradient-flow.png": "section[data-section=gradient-flow]",
+            "activations-saturation.png": "saturation",
+            "activations-gradient-flow.png": "gradient-flow",
+            "activations-maps.png": "maps",
         }
-        for name, selector in shots.items():
-            frame.locator(selector).screenshot(path=str(OUT / name))
+        for name, section in shots.items():
+            frame.locator(f"section[data-section={section}]").screenshot(path=str(OUT / name))
             written.append(OUT / name)
-        # The maps of the two sane runs only, side by side.
-        frame.get_by_role("checkbox", name=RUNS[2], exact=True).uncheck()
-        frame.wait_for_function(SETTLE)
-        frame.locator("section[data-section=maps]").screenshot(
-            path=str(OUT / "activations-maps.png")
-        )
-        written.append(OUT / "activations-maps.png")
         browser.close()
     return written
 

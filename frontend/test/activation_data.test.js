@@ -3,13 +3,12 @@ import { describe, it } from "node:test";
 
 import {
   activationGroups,
-  activationLayers,
   groupSteps,
   groupsByDirection,
   nameLabel,
   nonFinite,
+  withActivationLayers,
 } from "../../tensorboard_plugin_weightgates/static/activation_data.js";
-import { layerKey } from "../../tensorboard_plugin_weightgates/static/layers.js";
 
 function direction(name, steps) {
   return { direction: name, names: ["hidden_state"], saturations: { hidden_state: "tanh" }, units: 2, timesteps: 3, ...steps };
@@ -40,9 +39,12 @@ const INDEX = {
   },
 };
 
+/** A layer entry of the tab (listLayers' shape) for `runs`. */
+const entry = (layer, cell, runs) => ({ key: `${layer}/${cell}`, layer, cell, runs });
+
 describe("activationGroups", () => {
   it("lists every run and direction of the layer with the routes' parameters", () => {
-    const groups = activationGroups(INDEX, ["a", "b", "missing"], layerKey("bi", null));
+    const groups = activationGroups(INDEX, entry("bi", null, ["a", "b", "missing"]));
     assert.deepEqual(
       groups.map((g) => [g.run, g.direction, g.group]),
       [
@@ -54,29 +56,51 @@ describe("activationGroups", () => {
     assert.equal(groups[0].entry.units, 2);
   });
 
-  it("finds one cell of stacked cells by its key", () => {
-    const [group] = activationGroups(INDEX, ["a"], layerKey("stack", 1));
+  it("finds one cell of stacked cells by its index", () => {
+    const [group] = activationGroups(INDEX, entry("stack", 1, ["a"]));
     assert.deepEqual(group.group, { run: "a", layer: "stack", cell: 1, direction: "forward" });
     assert.equal(group.layer_type, "GRUCell");
+    assert.deepEqual(activationGroups(INDEX, entry("stack", 0, ["a"])), []);
   });
 
-  it("leaves out runs that are not selected", () => {
-    assert.deepEqual(activationGroups(INDEX, ["b"], layerKey("bi", null)).map((g) => g.run), ["b"]);
+  it("looks only in the entry's runs (layers the toolbar tells apart stay apart)", () => {
+    assert.deepEqual(
+      activationGroups(INDEX, entry("bi", null, ["b"])).map((g) => g.run),
+      ["b"],
+    );
   });
 });
 
-describe("activationLayers", () => {
-  it("lists the layers once each, in model order (the smallest order of any run)", () => {
-    assert.deepEqual(activationLayers(INDEX, ["a", "b"]), [
-      { key: layerKey("bi", null), order: 0, label: "bi (LSTM)" },
-      { key: layerKey("stack", 1), order: 0, label: "stack cell 1 (GRUCell)" },
-    ]);
-    assert.deepEqual(activationLayers(INDEX, []), []);
+describe("withActivationLayers", () => {
+  const weights = [{ key: "w-bi", layer: "bi", cell: null, order: 0, runs: ["a"], kernels: ["kernel"], kinds: ["weights"] }];
+
+  it("adds the layers a run logs activations of but no weights, in model order", () => {
+    const layers = withActivationLayers(weights, INDEX, ["a", "b"]);
+    assert.deepEqual(
+      layers.map((l) => [l.layer, l.cell, l.runs, l.kernels.length]),
+      [
+        ["bi", null, ["b"], 0],
+        ["stack", 1, ["a"], 0],
+        ["bi", null, ["a"], 1],
+      ],
+      "by order, then key",
+    );
+    const added = layers[0];
+    assert.equal(added.layer_type, "LSTM");
+    assert.deepEqual(added.directions, ["forward"]);
+    assert.notEqual(added.key, "w-bi");
+    assert.deepEqual(activationGroups(INDEX, added).map((g) => g.run), ["b"]);
+  });
+
+  it("adds nothing for runs not selected, or whose layers have weights", () => {
+    assert.deepEqual(withActivationLayers(weights, INDEX, []), weights);
+    const both = [...weights, { key: "w-stack", layer: "stack", cell: 1, order: 0, runs: ["a"], kernels: ["kernel"], kinds: [] }];
+    assert.equal(withActivationLayers(both, INDEX, ["a"]).length, 2);
   });
 });
 
 describe("groupSteps and groupsByDirection", () => {
-  const groups = activationGroups(INDEX, ["a", "b"], layerKey("bi", null));
+  const groups = activationGroups(INDEX, entry("bi", null, ["a", "b"]));
 
   it("unites the steps of one kind", () => {
     assert.deepEqual(groupSteps(groups, "stats_steps"), [0, 10, 20]);

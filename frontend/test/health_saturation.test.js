@@ -76,7 +76,7 @@ describe("fetchSaturation", () => {
         return STATS;
       },
     };
-    const loaded = await fetchSaturation(api, ["a", "b"], "rnn");
+    const loaded = await fetchSaturation(api, { layer: "rnn", cell: null, runs: ["a", "b"] });
     assert.deepEqual(
       loaded.map((s) => [s.run, s.direction, s.stats === STATS]),
       [["a", "forward", true]],
@@ -89,6 +89,6 @@ describe("fetchSaturation", () => {
         throw new Error("offline");
       },
     };
-    assert.deepEqual(await fetchSaturation(api, ["a"], "rnn"), []);
+    assert.deepEqual(await fetchSaturation(api, { layer: "rnn", cell: null, runs: ["a"] }), []);
   });
 });

@@ -92,26 +92,6 @@ describe("listLayers", () => {
     assert.deepEqual(listLayers(index, []), []);
   });
 
-  it("adds the layers that only have activations, without kernels", () => {
-    const activations = {
-      runs: {
-        a: { layers: [{ layer: "encoder", layer_type: "LSTM", order: 0, cell: null, directions: [{ direction: "forward" }] }] },
-        probe: { layers: [{ layer: "solo", layer_type: "GRU", order: 0, cell: null, directions: [{ direction: "forward" }] }] },
-      },
-    };
-    const layers = listLayers(index, ["a", "probe"], activations);
-    assert.deepEqual(
-      layers.map((l) => [l.key, l.runs, l.kernels.length > 0]),
-      [
-        ["encoder", ["a"], true],
-        ["solo", ["probe"], false],
-        ["head", ["a"], true],
-      ],
-    );
-    assert.deepEqual(layers[1].kinds, []);
-    assert.deepEqual(listLayers(index, ["a"], activations), listLayers(index, ["a"]));
-  });
-
   it("labels cells of stacked cells", () => {
     const stack = listLayers(index, ["b"])[1];
     assert.equal(layerLabel(stack), "stack cell 1 (LSTM)");

@@ -2,7 +2,7 @@
 // the tab: its groups (run, direction) in the selected runs, their steps, and the names they
 // log. Pure functions.
 
-import { layerKey, unionSteps } from "./layers.js";
+import { unionSteps } from "./layers.js";
 
 /** What a name is, in the labels of the view. */
 export const NAME_LABELS = Object.freeze({
@@ -16,23 +16,30 @@ export function nameLabel(name) {
   return NAME_LABELS[name] ?? `${name} gate`;
 }
 
+/** Whether an index layer is the layer `name` (and `cell`, null outside stacked cells). */
+function isLayer(indexLayer, name, cell) {
+  return indexLayer.layer === name && (indexLayer.cell ?? null) === (cell ?? null);
+}
+
 /**
- * The groups of layer `key` in `runs` (names in `activationIndex.runs`): per run, in order, and
- * per direction, `{run, direction, layer_type, group, entry}` where `group` holds the query
- * parameters of the activation routes and `entry` the index's direction entry (names,
- * saturations, units, timesteps, steps).
+ * The groups of the tab's layer entry `layer` (listLayers or withActivationLayers: `layer`,
+ * `cell`, `runs`): per run of `layer.runs`, in order, and per direction, `{run, direction,
+ * layer_type, group, entry}` where `group` holds the query parameters of the activation routes
+ * and `entry` the index's direction entry (names, saturations, units, timesteps, steps).
+ * Matched by name and cell in the entry's own runs, so whatever tells layers apart in the
+ * toolbar (say, two models naming a layer alike) tells their activations apart too.
  */
-export function activationGroups(activationIndex, runs, key) {
+export function activationGroups(activationIndex, layer) {
   const groups = [];
-  for (const run of runs) {
-    const layer = (activationIndex.runs[run]?.layers ?? []).find((l) => layerKey(l.layer, l.cell) === key);
-    if (!layer) continue;
-    for (const entry of layer.directions) {
+  for (const run of layer.runs) {
+    const found = (activationIndex.runs[run]?.layers ?? []).find((l) => isLayer(l, layer.layer, layer.cell));
+    if (!found) continue;
+    for (const entry of found.directions) {
       groups.push({
         run,
         direction: entry.direction,
-        layer_type: layer.layer_type,
-        group: { run, layer: layer.layer, cell: layer.cell ?? null, direction: entry.direction },
+        layer_type: found.layer_type,
+        group: { run, layer: found.layer, cell: found.cell ?? null, direction: entry.direction },
         entry,
       });
     }
@@ -41,22 +48,38 @@ export function activationGroups(activationIndex, runs, key) {
 }
 
 /**
- * The layers with activations in `runs`, in model order: `[{key, label}]` (one per layer key,
- * "lstm (LSTM)", "stack cell 1 (GRUCell)"), for the view's "go to" buttons.
+ * `layers` (listLayers of the weights index over `runs`) with the layers that have only
+ * activations logged in a run (`log_activations` without `log_weights`): entries of the same
+ * shape without kernels or kinds, keyed apart from the weights' layers, in model order.
  */
-export function activationLayers(activationIndex, runs) {
-  const byKey = new Map();
+export function withActivationLayers(layers, activationIndex, runs) {
+  const added = new Map();
   for (const run of runs) {
-    for (const layer of activationIndex.runs[run]?.layers ?? []) {
-      const key = layerKey(layer.layer, layer.cell);
-      const cell = layer.cell === null || layer.cell === undefined ? "" : ` cell ${layer.cell}`;
-      const known = byKey.get(key);
-      if (!known || layer.order < known.order) {
-        byKey.set(key, { key, order: layer.order, label: `${layer.layer}${cell} (${layer.layer_type})` });
+    for (const l of activationIndex.runs[run]?.layers ?? []) {
+      const logged = layers.some((entry) => entry.runs.includes(run) && isLayer(entry, l.layer, l.cell));
+      if (logged) continue;
+      const key = `activations\u0000${l.layer}\u0000${l.cell ?? ""}`;
+      let entry = added.get(key);
+      if (!entry) {
+        entry = {
+          key,
+          layer: l.layer,
+          layer_type: l.layer_type,
+          cell: l.cell ?? null,
+          order: l.order,
+          bidirectional: l.directions.length > 1,
+          directions: l.directions.map((d) => d.direction),
+          kernels: [],
+          kinds: [],
+          runs: [],
+        };
+        added.set(key, entry);
       }
+      entry.order = Math.min(entry.order, l.order);
+      if (!entry.runs.includes(run)) entry.runs.push(run);
     }
   }
-  return [...byKey.values()].sort((a, b) => a.order - b.order || a.key.localeCompare(b.key));
+  return [...layers, ...added.values()].sort((a, b) => a.order - b.order || a.key.localeCompare(b.key));
 }
 
 /** Sorted union of the groups' steps of one kind: "stats_steps", "gradient_steps" or "map_steps". */

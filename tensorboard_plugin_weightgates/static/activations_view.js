@@ -3,18 +3,18 @@
 // the unit x timestep maps of the probe sample. It reads the activation routes only; the
 // plots are saturation_plot.js, gradient_flow.js and activation_maps.js.
 
-import { activationGroups, activationLayers, groupSteps, groupsByDirection, nameLabel, nonFinite } from "./activation_data.js";
+import { activationGroups, groupSteps, groupsByDirection, nameLabel, nonFinite } from "./activation_data.js";
 import { MAP_RANGES, MAP_SCALES } from "./activation_maps_layout.js";
 import { ActivationMapsPanel, mapsLegend, prepareMap } from "./activation_maps.js";
 import { h, messagePanel, replaceChildren, segmented, selectField } from "./dom.js";
 import { formatValue } from "./format.js";
 import { GradientFlowChart } from "./gradient_flow.js";
 import { FLOW_MODES, flowRatio, runSeries, stepColor, stepSeries } from "./gradient_flow_layout.js";
-import { pickStep, unionSteps } from "./layers.js";
+import { layerLabel, pickStep, unionSteps } from "./layers.js";
 import { maxAbs } from "./normalize.js";
 import { SaturationPlot } from "./saturation_plot.js";
 import { saturatedUnits, saturationDots, saturationNames } from "./saturation_layout.js";
-import { themeColors } from "./theme.js";
+import { plotColors } from "./plot_colors.js";
 import { Tooltip } from "./tooltip.js";
 
 export const DEFAULT_ACTIVATION_SETTINGS = Object.freeze({
@@ -71,8 +71,8 @@ export class ActivationsView {
     this.resizeObserver.observe(this.sections);
   }
 
-  /** `context`: `{api, runs, colors, layer, settings}` (the app's view context). */
-  async update({ api, runs, colors, layer, settings }) {
+  /** `context`: `{api, colors, layer, layers, settings}` (the app's view context). */
+  async update({ api, colors, layer, layers, settings }) {
     const generation = ++this.generation;
     this.sections.setAttribute("aria-busy", "true");
     let index;
@@ -84,9 +84,9 @@ export class ActivationsView {
       return;
     }
     if (generation !== this.generation) return;
-    const groups = activationGroups(index, runs, layer.key);
+    const groups = activationGroups(index, layer);
     if (groups.length === 0) {
-      this.showMessage(this.emptyState(index, runs, layer));
+      this.showMessage(this.emptyState(index, layers ?? [], layer));
       return;
     }
     this.steps = unionSteps([groupSteps(groups, "stats_steps"), groupSteps(groups, "gradient_steps"), groupSteps(groups, "map_steps")]);
@@ -117,8 +117,8 @@ export class ActivationsView {
     replaceChildren(this.sections, message);
   }
 
-  emptyState(index, runs, layer) {
-    const others = activationLayers(index, runs);
+  emptyState(index, layers, layer) {
+    const others = layers.filter((l) => activationGroups(index, l).length > 0);
     const code = h("pre", { class: "wg-code" }, h("code", { text: SETUP_CODE.join("\n") }));
     if (others.length) {
       return messagePanel(
@@ -129,7 +129,7 @@ export class ActivationsView {
           "div",
           { class: "wg-layer-links" },
           others.map((other) =>
-            h("button", { type: "button", class: "wg-button", text: other.label, onclick: () => this.onLayer(other.key) }),
+            h("button", { type: "button", class: "wg-button", text: layerLabel(other), onclick: () => this.onLayer(other.key) }),
           ),
         ),
       );
@@ -149,7 +149,7 @@ export class ActivationsView {
     this.stepField.hidden = false;
     const multiDirection = new Set(loaded.map((item) => item.direction)).size > 1;
     const describe = { layer: layer.layer, multiDirection };
-    const theme = () => themeColors(getComputedStyle(this.element));
+    const theme = () => plotColors(getComputedStyle(this.element));
     const withGradients = loaded.filter((item) => item.gradients);
     const flowRuns = [...new Set(withGradients.map((item) => item.run))];
     const flowRun = flowRuns.includes(settings.flowRun) ? settings.flowRun : flowRuns[0];

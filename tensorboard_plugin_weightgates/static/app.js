@@ -2,6 +2,7 @@
 // keeps it in localStorage, follows TensorBoard's run list and reloads, and hands each view
 // what it shows.
 
+import { withActivationLayers } from "./activation_data.js";
 import { ActivationsView, DEFAULT_ACTIVATION_SETTINGS } from "./activations_view.js";
 import { h, messagePanel, replaceChildren } from "./dom.js";
 import { DEFAULT_HEALTH_SETTINGS, HealthView } from "./health.js";
@@ -256,7 +257,7 @@ export class App {
       );
       return;
     }
-    const layers = listLayers(this.index, selected, this.activationIndex);
+    const layers = withActivationLayers(listLayers(this.index, selected), this.activationIndex, selected);
     if (layers.length === 0) {
       this.showMessage(messagePanel("empty", "The selected runs have no layers logged"), { withRuns: true });
       return;
@@ -279,6 +280,7 @@ export class App {
       runs: selected,
       colors,
       layer,
+      layers,
       kernel,
       kind,
       settings: this.ui[view],

@@ -43,7 +43,7 @@ export class HealthView {
     );
     const [loaded, saturation] = await Promise.all([
       this.loader.load(context),
-      fetchSaturation(context.api, context.runs, layer.key),
+      fetchSaturation(context.api, layer),
     ]);
     if (loaded === null) return;
     this.charts = [];

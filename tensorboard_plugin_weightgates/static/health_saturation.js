@@ -15,11 +15,11 @@ export const SATURATION_COLUMNS = Object.freeze([
 ]);
 
 /**
- * The `activation_stats` of layer `key` in `runs`: `[{run, direction, stats}]`, empty when
- * the layer has no activations; a run whose request fails is left out (the table keeps its
- * other columns).
+ * The `activation_stats` of the tab's layer entry `layer` in its runs: `[{run, direction,
+ * stats}]`, empty when the layer has no activations; a run whose request fails is left out
+ * (the table keeps its other columns).
  */
-export async function fetchSaturation(api, runs, key) {
+export async function fetchSaturation(api, layer) {
   let index;
   try {
     index = await api.activations();
@@ -27,7 +27,7 @@ export async function fetchSaturation(api, runs, key) {
     return [];
   }
   const loaded = await Promise.all(
-    activationGroups(index, runs, key).map(async (g) => {
+    activationGroups(index, layer).map(async (g) => {
       try {
         return { run: g.run, direction: g.direction, stats: await api.activationStats(g.group) };
       } catch {

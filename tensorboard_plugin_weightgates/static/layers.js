@@ -19,48 +19,40 @@ export function layerLabel(layer) {
  * `layer`, `layer_type`, `cell`, `order`, `directions` and `kernels` (each in first-seen order,
  * unions over the runs), `kinds` (kinds logged for any kernel) and `runs` (the runs that have it).
  * Layers the runs order differently are placed by their smallest `order`, then by name.
- * `activationIndex` (the `activations` route's, optional) adds the layers that only have
- * activations logged (`log_activations` without `log_weights`): no kernels, no kinds.
  */
-export function listLayers(index, runs, activationIndex = null) {
+export function listLayers(index, runs) {
   const byKey = new Map();
-  const sources = [index, activationIndex].filter(Boolean);
-  for (const source of sources) {
-    for (const run of runs) {
-      for (const layer of source.runs[run]?.layers ?? []) addLayer(byKey, run, layer);
+  for (const run of runs) {
+    for (const layer of index.runs[run]?.layers ?? []) {
+      const key = layerKey(layer.layer, layer.cell);
+      let entry = byKey.get(key);
+      if (!entry) {
+        entry = {
+          key,
+          layer: layer.layer,
+          layer_type: layer.layer_type,
+          cell: layer.cell ?? null,
+          order: layer.order,
+          directions: [],
+          kernels: [],
+          kinds: [],
+          runs: [],
+        };
+        byKey.set(key, entry);
+      }
+      entry.order = Math.min(entry.order, layer.order);
+      entry.runs.push(run);
+      for (const direction of layer.directions) {
+        addOnce(entry.directions, direction.direction);
+        for (const kernel of direction.kernels) {
+          addOnce(entry.kernels, kernel.kernel);
+          for (const kind of Object.keys(kernel.kinds ?? {})) addOnce(entry.kinds, kind);
+        }
+      }
     }
   }
   for (const entry of byKey.values()) entry.kinds.sort((a, b) => KINDS.indexOf(a) - KINDS.indexOf(b));
   return [...byKey.values()].sort((a, b) => a.order - b.order || a.key.localeCompare(b.key));
-}
-
-/** Merges one run's index entry of a layer into `byKey`; activation entries have no kernels. */
-function addLayer(byKey, run, layer) {
-  const key = layerKey(layer.layer, layer.cell);
-  let entry = byKey.get(key);
-  if (!entry) {
-    entry = {
-      key,
-      layer: layer.layer,
-      layer_type: layer.layer_type,
-      cell: layer.cell ?? null,
-      order: layer.order,
-      directions: [],
-      kernels: [],
-      kinds: [],
-      runs: [],
-    };
-    byKey.set(key, entry);
-  }
-  entry.order = Math.min(entry.order, layer.order);
-  addOnce(entry.runs, run);
-  for (const direction of layer.directions) {
-    addOnce(entry.directions, direction.direction);
-    for (const kernel of direction.kernels ?? []) {
-      addOnce(entry.kernels, kernel.kernel);
-      for (const kind of Object.keys(kernel.kinds ?? {})) addOnce(entry.kinds, kind);
-    }
-  }
 }
 
 function addOnce(list, value) {

@@ -1,8 +1,10 @@
-// The tab's colours as CSS custom properties (--wg-fg, --wg-bg, ...; style.css sets them, also
-// for the dark theme), read for what is drawn on canvases, which CSS does not reach. Pure.
+// The colours of the activation plots' canvases (saturation_plot.js, gradient_flow.js): the
+// tab's theme colours, CSS custom properties (--wg-fg, --wg-bg, ...) that style.css sets for
+// the light and the dark theme, read from an element's computed style, since CSS does not reach
+// into a canvas. Pure.
 
 /** The properties and the colours used where a page does not set them (the light theme). */
-export const THEME_DEFAULTS = Object.freeze({
+export const PLOT_COLOR_DEFAULTS = Object.freeze({
   bg: "#ffffff",
   fg: "#212121",
   muted: "#616161",
@@ -18,9 +20,9 @@ export const THEME_DEFAULTS = Object.freeze({
  * `getPropertyValue`): `{bg, fg, muted, border, panel, accent, bad, good}`, each property
  * `--wg-<key>` where it is set, else its default.
  */
-export function themeColors(style) {
+export function plotColors(style) {
   const colors = {};
-  for (const [key, fallback] of Object.entries(THEME_DEFAULTS)) {
+  for (const [key, fallback] of Object.entries(PLOT_COLOR_DEFAULTS)) {
     const value = style?.getPropertyValue?.(`--wg-${key}`)?.trim();
     colors[key] = value || fallback;
   }
