@@ -5,7 +5,7 @@
 import { unionSteps } from "./layers.js";
 
 /** What a name is, in the labels of the view. */
-export const NAME_LABELS = Object.freeze({
+const NAME_LABELS = Object.freeze({
   cell_state: "cell state c_t",
   hidden_state: "hidden state h_t",
   hidden_state_gradient: "dL/dh_t",

@@ -26,7 +26,7 @@ export const DEFAULT_ACTIVATION_SETTINGS = Object.freeze({
 });
 
 /** What to pass to turn activations on, for the empty states. */
-export const SETUP_CODE = [
+const SETUP_CODE = [
   "WeightGatesCallback(",
   '    log_dir="logs/run1",',
   "    activations=(x_probe, y_probe),  # or activations=x_probe: no gradients through time",
