@@ -5,9 +5,9 @@
    the records written) against one compiled forward and backward pass of the model on the same
    probe batch (gradients of the loss with respect to every weight), the goal being 1.5x or
    less. Also with the maps of one sample (snapshot steps), and the one-off tracing of the pass.
-   Models: the demo's (Bidirectional(LSTM(24)) -> GRU(16) -> Dense), a character-level LSTM
+   Models: `small_model.py`'s (Bidirectional(LSTM(24)) -> GRU(16) -> Dense), a character-level LSTM
    (Embedding -> LSTM(128) -> Dense(96), 64 steps) and Bidirectional(LSTM(512)).
-2. Training slowdown at ``update_freq=10`` on the demo model: `fit` with WeightGatesCallback
+2. Training slowdown at ``update_freq=10`` on the small model: `fit` with WeightGatesCallback
    logging weights and probe gradients, with and without ``activations=True`` (the same probe),
    against plain `fit`; the first fit includes tracing, the second is the steady state.
 
@@ -22,18 +22,14 @@ import argparse
 import gc
 import os
 import statistics
-import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+import small_model  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "demo"))
-
-import train as demo  # noqa: E402
 
 from tensorboard_plugin_weightgates import WeightGatesCallback  # noqa: E402
 from tensorboard_plugin_weightgates.keras_writer.activation_logger import (  # noqa: E402
@@ -121,7 +117,7 @@ CONFIGS = (
 
 def time_fit(config, x, y, batch_size, epochs) -> tuple[float, float]:
     keras.utils.set_random_seed(0)
-    model = demo.make_model(x.shape[1], x.shape[2])
+    model = small_model.make_model(x.shape[1], x.shape[2])
     model.compile(optimizer="adam", loss="mse")
     model.fit(x[:batch_size], y[:batch_size], batch_size=batch_size, epochs=1, verbose=0)
     times = []
@@ -160,7 +156,8 @@ def bench_training(x, y, batch_size, epochs, repeats) -> None:
     steady_base = statistics.median(t[1] for t in times["plain fit"])
     batches = epochs * int(np.ceil(len(x) / batch_size))
     print(
-        f"\ntraining the demo model, update_freq=10: {batches} batches per fit, median of {repeats}"
+        f"\ntraining the small model, update_freq=10: {batches} batches per fit,"
+        f" median of {repeats}"
     )
     print(f"  {'':45s} {'first fit':>18s} {'steady state':>20s}")
     for config in CONFIGS:
@@ -180,8 +177,8 @@ def main() -> None:
     scale = 4 if args.quick else 1
     mse = keras.losses.MeanSquaredError()
     keras.utils.set_random_seed(0)
-    x, y = demo.make_data(64, steps=20, features=8, seed=0)
-    bench_log("demo model", demo.make_model(20, 8), x, y, mse, args.repeats)
+    x, y = small_model.make_data(64, steps=20, features=8, seed=0)
+    bench_log("small model", small_model.make_model(20, 8), x, y, mse, args.repeats)
     steps = 64 // scale
     tokens = np.random.default_rng(0).integers(0, 96, size=(32, steps + 1)).astype("int32")
     crossentropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -194,9 +191,9 @@ def main() -> None:
         args.repeats,
     )
     if not args.quick:
-        x, y = demo.make_data(32, steps=20, features=8, seed=0)
+        x, y = small_model.make_data(32, steps=20, features=8, seed=0)
         bench_log("Bidirectional(LSTM(512))", big_model(20, 8), x, y, mse, args.repeats)
-    x, y = demo.make_data(3200 // scale, steps=20, features=8, seed=0)
+    x, y = small_model.make_data(3200 // scale, steps=20, features=8, seed=0)
     bench_training(x, y, 32, 2, max(1, args.repeats // 2))
 
 

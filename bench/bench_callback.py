@@ -1,6 +1,6 @@
 """Training overhead of WeightGatesCallback, as wall-time ratios over plain `fit` in one run.
 
-For each model (the demo model, and Bidirectional(LSTM(512))), times `fit` with no callback
+For each model (`small_model.py`'s, and Bidirectional(LSTM(512))), times `fit` with no callback
 (the baseline); with WeightGatesCallback logging every 10 batches weights only, weights and the
 training step's own gradients (`gradients="train"`), and weights and probe-batch gradients; and
 with `keras.callbacks.TensorBoard(histogram_freq=1)`. Each configuration fits twice with
@@ -20,18 +20,14 @@ import argparse
 import gc
 import os
 import statistics
-import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+import small_model  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "demo"))
-
-import train as demo  # noqa: E402
 
 from tensorboard_plugin_weightgates import WeightGatesCallback  # noqa: E402
 
@@ -115,9 +111,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer batches (smoke run)")
     args = parser.parse_args()
     scale = 4 if args.quick else 1
-    x, y = demo.make_data(3200 // scale, steps=20, features=8, seed=0)
-    bench("demo model", demo.make_model, x, y, 32, 2, args.repeats)
-    x, y = demo.make_data(1600 // scale, steps=20, features=8, seed=0)
+    x, y = small_model.make_data(3200 // scale, steps=20, features=8, seed=0)
+    bench("small model", small_model.make_model, x, y, 32, 2, args.repeats)
+    x, y = small_model.make_data(1600 // scale, steps=20, features=8, seed=0)
     bench("Bidirectional(LSTM(512))", big_model, x, y, 32, 1, args.repeats)
 
 

@@ -6,8 +6,9 @@ tab in the same run.
 Writes temporary logdirs with the real writer (`summary.log_weights`), each run also holding a
 100-step `loss` scalar for the baseline:
 
-* ``demo``: three runs of Bidirectional(LSTM(24)) -> GRU(16) -> Dense on 8 features, as in
-  `make demo` (kernel 8 x 96 per direction, six heatmaps on the first paint);
+* ``demo``: three runs of Bidirectional(LSTM(24)) -> GRU(16) -> Dense on 8 features (the model
+  of `small_model.py`, the demo's before 0.2; kernel 8 x 96 per direction, six heatmaps on the
+  first paint);
 * ``lstm1024``: one run of LSTM(1024) on 1024 features (kernel 1024 x 4096), snapshots with
   the default bound of 128 x 128 cells per gate (128 x 512 cells drawn);
 * ``lstm1024-whole``: the same kernel stored whole (`snapshot_max_cells=1024*1024`): 1024 x 4096

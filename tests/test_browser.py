@@ -251,8 +251,8 @@ def test_html_run_name_is_text(tab):
 
 
 def test_step_slider_scrubs_with_arrow_keys(tab):
-    slider = tab.frame.locator(".wg-step-slider")
-    label = tab.frame.locator(".wg-step-label")
+    slider = tab.frame.locator(".wg-heatmap .wg-step-slider")
+    label = tab.frame.locator(".wg-heatmap .wg-step-label")
     latest = int(label.inner_text())
     slider.focus()
     tab.page.keyboard.press("ArrowLeft")

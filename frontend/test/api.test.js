@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { API_VERSION, Api, ApiError, SnapshotFormatError, decodeSnapshot, sliceQuery } from "../../tensorboard_plugin_weightgates/static/api.js";
+import { API_VERSION, Api, ApiError, SnapshotFormatError, decodeActivationMaps, decodeSnapshot, groupQuery, sliceQuery } from "../../tensorboard_plugin_weightgates/static/api.js";
 
 /** A snapshot body laid out as docs/http-api.md says, built byte by byte. */
 function snapshotBody(header, values) {
@@ -159,5 +159,82 @@ describe("Api", () => {
     const slice = { run: "r", layer: "l", direction: "forward", kernel: "k", kind: "weights" };
     await assert.rejects(api.stats(slice), /busy/);
     assert.deepEqual(await api.stats(slice), { gates: [] });
+  });
+});
+
+describe("activation routes", () => {
+  /** An activation_maps body: the snapshot layout with names x planes blocks. */
+  function mapsBody(header, values) {
+    return snapshotBody(header, values);
+  }
+  const MAPS = {
+    run: "r",
+    layer: "rnn",
+    cell: null,
+    direction: "forward",
+    kind: "activations",
+    step: 4,
+    steps: [0, 4],
+    sample: 0,
+    names: ["forget", "hidden_state"],
+    units: 2,
+    spatial: [],
+    timesteps: 3,
+    shape: [2, 3],
+    rows: 2,
+    cols: 3,
+    block: [1, 1],
+    planes: ["mean", "max_abs"],
+    valid: [1, 1, 0],
+    nan_count: { forget: 2, hidden_state: 2 },
+  };
+
+  it("decodes the maps of every name and plane", () => {
+    const values = Array.from({ length: 2 * 2 * 6 }, (_, i) => i);
+    const { header, maps } = decodeActivationMaps(mapsBody(MAPS, values));
+    assert.deepEqual(header.names, ["forget", "hidden_state"]);
+    assert.deepEqual([...maps.forget.mean], [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual([...maps.forget.max_abs], [6, 7, 8, 9, 10, 11]);
+    assert.deepEqual([...maps.hidden_state.mean], [12, 13, 14, 15, 16, 17]);
+  });
+
+  it("rejects a maps body of the wrong length or header", () => {
+    assert.throws(() => decodeActivationMaps(mapsBody(MAPS, [1, 2, 3])), /expected .* for 2 names x 2 planes of 2 x 3/);
+    const { valid, ...noValid } = MAPS;
+    assert.equal(valid.length, 3);
+    assert.throws(() => decodeActivationMaps(mapsBody(noValid, [])), /lacks valid/);
+  });
+
+  it("queries a group with its cell only when there is one", () => {
+    const params = new URLSearchParams(groupQuery({ run: "a&b", layer: "stack", cell: 1, direction: "forward" }, { step: "all", name: null }));
+    assert.deepEqual([...params], [["run", "a&b"], ["layer", "stack"], ["direction", "forward"], ["cell", "1"], ["step", "all"]]);
+    assert.equal(new URLSearchParams(groupQuery({ run: "a", layer: "l", cell: null, direction: "forward" })).has("cell"), false);
+    assert.throws(() => groupQuery({ run: "a", layer: "l" }), /direction/);
+  });
+
+  it("asks the four routes with their parameters and checks the index's version", async () => {
+    const asked = [];
+    const fetchFn = async (url) => {
+      asked.push(url);
+      const route = url.split("?")[0].split("/").pop();
+      if (route === "activation_maps") return { ok: true, arrayBuffer: async () => mapsBody(MAPS, new Array(24).fill(0)) };
+      const body = route === "activations" ? { version: API_VERSION, runs: { r: {} } } : { route };
+      return { ok: true, json: async () => body };
+    };
+    const api = new Api("http://tb/data/plugin/weightgates", fetchFn);
+    const group = { run: "r", layer: "rnn", cell: null, direction: "forward" };
+    assert.deepEqual((await api.activations()).runs, { r: {} });
+    await api.activations();
+    assert.equal((await api.activationStats(group, { step: 4 })).route, "activation_stats");
+    await api.activationGradients(group);
+    assert.deepEqual((await api.activationMaps(group, { step: 4 })).header.names, MAPS.names);
+    assert.deepEqual(asked, [
+      "http://tb/data/plugin/weightgates/activations",
+      "http://tb/data/plugin/weightgates/activation_stats?run=r&layer=rnn&direction=forward&step=4",
+      "http://tb/data/plugin/weightgates/activation_gradients?run=r&layer=rnn&direction=forward",
+      "http://tb/data/plugin/weightgates/activation_maps?run=r&layer=rnn&direction=forward&step=4",
+    ]);
+    const stale = new Api("http://tb/", async () => ({ ok: true, json: async () => ({ version: 1, runs: {} }) }));
+    await assert.rejects(stale.activations(), /API version 1/);
   });
 });

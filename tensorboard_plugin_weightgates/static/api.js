@@ -40,7 +40,27 @@ export function sliceQuery(slice, extra = {}) {
   return params.toString();
 }
 
+/**
+ * Query parameters of an activation group (`run`, `layer`, `direction`, `cell` unless null)
+ * plus `extra` entries that are not null or undefined (`name`, `step`).
+ */
+export function groupQuery(group, extra = {}) {
+  const params = new URLSearchParams();
+  for (const name of ["run", "layer", "direction"]) {
+    if (group[name] === undefined || group[name] === null) {
+      throw new TypeError(`group parameter ${name} is missing`);
+    }
+    params.set(name, String(group[name]));
+  }
+  if (group.cell !== null && group.cell !== undefined) params.set("cell", String(group.cell));
+  for (const [name, value] of Object.entries(extra)) {
+    if (value !== null && value !== undefined) params.set(name, String(value));
+  }
+  return params.toString();
+}
+
 const HEADER_FIELDS = ["rows", "cols", "planes", "gates", "gate_boundaries", "step"];
+const MAPS_HEADER_FIELDS = ["rows", "cols", "planes", "names", "step", "valid", "nan_count"];
 
 /**
  * Decodes a `snapshot` response body: uint32 LE header length, UTF-8 JSON header, zero padding
@@ -50,6 +70,27 @@ const HEADER_FIELDS = ["rows", "cols", "planes", "gates", "gate_boundaries", "st
  * "max_abs") to a Float32Array of `rows * cols` values.
  */
 export function decodeSnapshot(buffer) {
+  const { header, values } = decodeBody(buffer, HEADER_FIELDS, 1);
+  return { header, planes: splitPlanes(values, header, 0) };
+}
+
+/**
+ * Decodes an `activation_maps` response body: the layout of `snapshot` with `names x planes x
+ * rows x cols` floats. Returns `{header, maps}` where `maps[name][plane]` is a Float32Array of
+ * `rows * cols` values (one row per unit, one column per timestep).
+ */
+export function decodeActivationMaps(buffer) {
+  const { header, values } = decodeBody(buffer, MAPS_HEADER_FIELDS, null);
+  const perName = header.planes.length * header.rows * header.cols;
+  const maps = {};
+  header.names.forEach((name, i) => {
+    maps[name] = splitPlanes(values, header, i * perName);
+  });
+  return { header, maps };
+}
+
+/** The header and the float32 data of a binary body holding `blocks` blocks of planes (null: the header's `names`). */
+function decodeBody(buffer, fields, blocks) {
   if (!(buffer instanceof ArrayBuffer)) throw new SnapshotFormatError("expected an ArrayBuffer");
   if (buffer.byteLength < 4) throw new SnapshotFormatError("shorter than its header length");
   const view = new DataView(buffer);
@@ -63,26 +104,30 @@ export function decodeSnapshot(buffer) {
   } catch (error) {
     throw new SnapshotFormatError(`header is not UTF-8 JSON (${error.message})`);
   }
-  const missing = HEADER_FIELDS.filter((field) => !(field in header));
+  const missing = fields.filter((field) => !(field in header));
   if (missing.length) throw new SnapshotFormatError(`header lacks ${missing.join(", ")}`);
   const { rows, cols, planes: planeNames } = header;
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0) {
     throw new SnapshotFormatError(`bad grid ${rows} x ${cols}`);
   }
+  const count = blocks ?? (Array.isArray(header.names) ? header.names.length : 0);
   const dataOffset = Math.ceil((4 + headerLength) / 4) * 4;
-  const cells = rows * cols;
-  const expected = dataOffset + planeNames.length * cells * 4;
+  const values = count * planeNames.length * rows * cols;
+  const expected = dataOffset + values * 4;
   if (buffer.byteLength !== expected) {
-    throw new SnapshotFormatError(
-      `${buffer.byteLength} bytes, expected ${expected} for ${planeNames.length} planes of ${rows} x ${cols}`,
-    );
+    const what = blocks === null ? `${count} names x ${planeNames.length} planes` : `${planeNames.length} planes`;
+    throw new SnapshotFormatError(`${buffer.byteLength} bytes, expected ${expected} for ${what} of ${rows} x ${cols}`);
   }
-  const values = readFloat32LE(buffer, dataOffset, planeNames.length * cells);
+  return { header, values: readFloat32LE(buffer, dataOffset, values) };
+}
+
+function splitPlanes(values, header, offset) {
+  const cells = header.rows * header.cols;
   const planes = {};
-  planeNames.forEach((name, i) => {
-    planes[name] = values.subarray(i * cells, (i + 1) * cells);
+  header.planes.forEach((name, i) => {
+    planes[name] = values.subarray(offset + i * cells, offset + (i + 1) * cells);
   });
-  return { header, planes };
+  return planes;
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -96,7 +141,8 @@ function readFloat32LE(buffer, offset, count) {
 }
 
 /**
- * The API of one TensorBoard: `index()`, `stats(slice)` and `snapshot(slice, step)`.
+ * The API of one TensorBoard: `index()`, `stats(slice)` and `snapshot(slice, step)`, and the
+ * activation routes `activations()`, `activationStats`, `activationGradients`, `activationMaps`.
  * Responses are cached until `clearCache()` (called when TensorBoard reloads its data).
  *
  * `baseUrl` is the plugin's route prefix (".../data/plugin/weightgates/"), `fetchFn` the fetch
@@ -131,6 +177,35 @@ export class Api {
 
   async snapshot(slice, step) {
     return decodeSnapshot(await this.request(`snapshot?${sliceQuery(slice, { step })}`, "arrayBuffer"));
+  }
+
+  /**
+   * `GET activations`: `{runs, errors}` of the activation index (docs/http-api.md#activations),
+   * cached like the other routes until `clearCache()`, so views can ask for it on every draw.
+   */
+  async activations() {
+    const index = await this.request("activations", "json");
+    if (index.version !== API_VERSION) {
+      throw new ApiError(
+        `the plugin's server speaks API version ${index.version}, this page version ${API_VERSION}; reload the page`,
+        { route: "activations" },
+      );
+    }
+    return { runs: index.runs ?? {}, errors: index.errors ?? {} };
+  }
+
+  /** Statistics of a group's names; `step`: an integer, "all", or null for the latest. */
+  activationStats(group, { name = null, step = null } = {}) {
+    return this.request(`activation_stats?${groupQuery(group, { name, step })}`, "json");
+  }
+
+  activationGradients(group) {
+    return this.request(`activation_gradients?${groupQuery(group)}`, "json");
+  }
+
+  async activationMaps(group, { step = null, name = null } = {}) {
+    const path = `activation_maps?${groupQuery(group, { step, name })}`;
+    return decodeActivationMaps(await this.request(path, "arrayBuffer"));
   }
 
   request(path, bodyType, { cache = true } = {}) {

@@ -2,6 +2,8 @@
 // keeps it in localStorage, follows TensorBoard's run list and reloads, and hands each view
 // what it shows.
 
+import { withActivationLayers } from "./activation_data.js";
+import { ActivationsView, DEFAULT_ACTIVATION_SETTINGS } from "./activations_view.js";
 import { h, messagePanel, replaceChildren } from "./dom.js";
 import { DEFAULT_HEALTH_SETTINGS, HealthView } from "./health.js";
 import { DEFAULT_HEATMAP_SETTINGS, HeatmapView } from "./heatmap.js";
@@ -19,6 +21,9 @@ const SETUP_CODE = [
 ];
 
 const HOST_TIMEOUT_MS = 3000;
+const EMPTY_INDEX = Object.freeze({ runs: {}, errors: {} });
+/** Views with a step slider that the arrow keys move. */
+const STEPPED_VIEWS = new Set(["heatmap", "activations"]);
 const RELOAD_DEBOUNCE_MS = 150;
 
 /** localStorage under a prefix; silently memory-only where storage is unavailable. */
@@ -52,6 +57,7 @@ function loadUiState(json) {
     heatmap: { ...DEFAULT_HEATMAP_SETTINGS },
     histograms: { ...DEFAULT_HISTOGRAM_SETTINGS },
     health: { ...DEFAULT_HEALTH_SETTINGS },
+    activations: { ...DEFAULT_ACTIVATION_SETTINGS },
   };
   try {
     const saved = JSON.parse(json ?? "{}") ?? {};
@@ -61,6 +67,11 @@ function loadUiState(json) {
       heatmap: { ...defaults.heatmap, ...pick(saved.heatmap, Object.keys(defaults.heatmap)), step: null },
       histograms: { ...defaults.histograms, ...pick(saved.histograms, Object.keys(defaults.histograms)) },
       health: { ...defaults.health, ...pick(saved.health, Object.keys(defaults.health)), step: null },
+      activations: {
+        ...defaults.activations,
+        ...pick(saved.activations, Object.keys(defaults.activations)),
+        step: null,
+      },
     };
   } catch {
     return defaults;
@@ -80,6 +91,7 @@ export class App {
     this.host = host;
     this.storage = storage;
     this.index = null;
+    this.activationIndex = EMPTY_INDEX;
     this.indexError = null;
     this.reloadError = null;
     this.hostRuns = null;
@@ -100,6 +112,10 @@ export class App {
       heatmap: new HeatmapView((partial) => this.changeView("heatmap", partial)),
       histograms: new HistogramView((partial) => this.changeView("histograms", partial)),
       health: new HealthView((partial) => this.changeView("health", partial)),
+      activations: new ActivationsView(
+        (partial) => this.changeView("activations", partial),
+        (layerKey) => this.change({ layerKey }),
+      ),
     };
     this.status = h("div", { class: "wg-status", role: "status" });
     this.content = h(
@@ -146,7 +162,11 @@ export class App {
   async loadIndex({ reload = false } = {}) {
     if (reload) this.api.clearCache();
     try {
-      this.index = await this.api.index();
+      [this.index, this.activationIndex] = await Promise.all([
+        this.api.index(),
+        // An older server without the activations route still shows weights.
+        this.api.activations().catch(() => EMPTY_INDEX),
+      ]);
       this.indexError = null;
       this.reloadError = null;
     } catch (error) {
@@ -173,10 +193,10 @@ export class App {
   }
 
   onKey(event) {
-    if (this.ui.view !== "heatmap" || event.target !== document.body) return;
+    if (!STEPPED_VIEWS.has(this.ui.view) || event.target !== document.body) return;
     if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
       event.preventDefault();
-      this.views.heatmap.stepBy(event.key === "ArrowLeft" ? -1 : 1);
+      this.views[this.ui.view].stepBy(event.key === "ArrowLeft" ? -1 : 1);
     }
   }
 
@@ -215,9 +235,10 @@ export class App {
       }
       return;
     }
-    const runs = orderRuns(Object.keys(this.index.runs), this.hostRuns);
+    const runs = orderRuns([...Object.keys(this.index.runs), ...Object.keys(this.activationIndex.runs)], this.hostRuns);
+    const errors = mergeErrors(this.index.errors, this.activationIndex.errors);
     if (runs.length === 0) {
-      this.showMessage(noDataMessage(this.index.errors));
+      this.showMessage(noDataMessage(errors));
       return;
     }
     const colors = assignColors(runs, this.hostRuns);
@@ -226,7 +247,7 @@ export class App {
       colors,
       selection: this.selection,
       filter: this.ui.filter,
-      errors: this.index.errors,
+      errors,
     });
     const selected = shownRuns(runs, this.selection, this.ui.filter);
     if (selected.length === 0) {
@@ -244,7 +265,7 @@ export class App {
       );
       return;
     }
-    const layers = listLayers(this.index, selected);
+    const layers = withActivationLayers(listLayers(this.index, selected), this.activationIndex, selected);
     if (layers.length === 0) {
       this.showMessage(messagePanel("empty", "The selected runs have no layers logged"), { withRuns: true });
       return;
@@ -252,7 +273,9 @@ export class App {
     const layer = layers.find((l) => l.key === this.ui.layerKey) ?? layers[0];
     const kernel = layer.kernels.includes(this.ui.kernel) ? this.ui.kernel : layer.kernels[0];
     const kind = layer.kinds.includes(this.ui.kind) ? this.ui.kind : layer.kinds[0];
-    const view = VIEWS.some((v) => v.id === this.ui.view) ? this.ui.view : "heatmap";
+    const chosen = VIEWS.some((v) => v.id === this.ui.view) ? this.ui.view : "heatmap";
+    // A layer with activations only (log_activations without log_weights) has one view.
+    const view = layer.kernels.length === 0 ? "activations" : chosen;
     this.sidebar.hidden = false;
     this.picker.element.hidden = false;
     this.content.hidden = false;
@@ -265,11 +288,21 @@ export class App {
       runs: selected,
       colors,
       layer,
+      layers,
       kernel,
       kind,
       settings: this.ui[view],
     });
   }
+}
+
+/** The run problems of both indexes; a run with both keeps both messages. */
+function mergeErrors(weights, activations) {
+  const merged = { ...activations };
+  for (const [run, message] of Object.entries(weights)) {
+    merged[run] = run in merged ? `${message}; ${merged[run]}` : message;
+  }
+  return merged;
 }
 
 function noDataMessage(errors) {

@@ -16,6 +16,7 @@ import {
   tableRows,
   toCsv,
 } from "./health_data.js";
+import { SATURATION_COLUMNS, fetchSaturation, withSaturation } from "./health_saturation.js";
 import { pickStep, unionSteps } from "./layers.js";
 import { StatsLoader, byDirection, loadErrors, statsByGate } from "./stats_loader.js";
 
@@ -49,7 +50,10 @@ export class HealthView {
       this.controls,
       ignoreOutliersField(settings.ignoreOutliers, (ignoreOutliers) => this.onSettings({ ignoreOutliers })),
     );
-    const loaded = await this.loader.load(context);
+    const [loaded, saturation] = await Promise.all([
+      this.loader.load(context),
+      fetchSaturation(context.api, layer),
+    ]);
     if (loaded === null) return;
     this.charts = [];
     if (loaded.length === 0) {
@@ -70,7 +74,7 @@ export class HealthView {
         }),
       ),
     );
-    this.renderTable(loaded, { colors, layer, kernel, kind, settings });
+    this.renderTable(loaded, { colors, layer, kernel, kind, settings, saturation });
     this.redraw();
   }
 
@@ -169,7 +173,7 @@ export class HealthView {
     this.tooltip.style.top = `${event.clientY + 14}px`;
   }
 
-  renderTable(loaded, { colors, layer, kernel, kind, settings }) {
+  renderTable(loaded, { colors, layer, kernel, kind, settings, saturation }) {
     const ok = loaded.filter((item) => item.stats);
     const steps = unionSteps(ok.flatMap((item) => item.stats.gates.map((gate) => gate.steps)));
     if (steps.length === 0) {
@@ -183,9 +187,15 @@ export class HealthView {
       stats: item.stats,
       countsDeadUnits: item.entry.counts_dead_units ?? true,
     }));
-    const columns = tableColumns({ bidirectional: layer.bidirectional, kind });
+    const kernelColumns = tableColumns({ bidirectional: layer.bidirectional, kind });
+    const columns = saturation.length ? [...kernelColumns, ...SATURATION_COLUMNS] : kernelColumns;
     const sortColumn = columns.some((c) => c.id === settings.sortColumn) ? settings.sortColumn : "run";
-    const rows = sortRows(tableRows(entries, step), sortColumn, settings.sortOrder);
+    const rows = sortRows(
+      withSaturation(tableRows(entries, step), saturation),
+      sortColumn,
+      settings.sortOrder,
+      columns,
+    );
     const later = firstRecords(entries, step);
     const stepField = selectField(
       "Step",

@@ -126,11 +126,11 @@ export function firstRecords(entries, step) {
 const textOrder = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 
 /**
- * `rows` sorted by `columnId` ("asc" or "desc"); stable, and rows without a value (null) come
- * last in either order.
+ * `rows` sorted by `columnId` ("asc" or "desc") of `columns`; stable, and rows without a value
+ * (null) come last in either order.
  */
-export function sortRows(rows, columnId, order = "asc") {
-  const column = TABLE_COLUMNS.find((c) => c.id === columnId);
+export function sortRows(rows, columnId, order = "asc", columns = TABLE_COLUMNS) {
+  const column = columns.find((c) => c.id === columnId);
   if (!column) throw new RangeError(`unknown column ${columnId}`);
   const sign = order === "desc" ? -1 : 1;
   return rows

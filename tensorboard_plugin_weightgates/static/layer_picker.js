@@ -7,9 +7,14 @@ export const VIEWS = Object.freeze([
   { id: "heatmap", label: "Heatmap" },
   { id: "histograms", label: "Histograms" },
   { id: "health", label: "Health" },
+  { id: "activations", label: "Activations" },
 ]);
 
+/** Views that show no kernel (their toolbar has no kernel and kind). */
+const LAYER_VIEWS = new Set(["activations"]);
+
 const KIND_LABELS = { weights: "Weights", gradients: "Gradients" };
+const ONLY_ACTIVATIONS = "Only activations are logged for this layer (log_activations without log_weights).";
 const NO_GRADIENTS =
   'No gradients logged for this layer: pass gradients="train" to WeightGatesCallback (or call log_gradients in a custom loop).';
 
@@ -63,10 +68,13 @@ export class LayerPicker {
           class: "wg-tab",
           text: v.label,
           "aria-selected": String(v.id === view),
+          disabled: layer.kernels.length === 0 && !LAYER_VIEWS.has(v.id),
+          title: layer.kernels.length === 0 && !LAYER_VIEWS.has(v.id) ? ONLY_ACTIVATIONS : null,
           onclick: () => this.onChange({ view: v.id }),
         }),
       ),
     );
-    replaceChildren(this.fields, layerField, facts, kernelField, kindField);
+    const perKernel = !LAYER_VIEWS.has(view) && layer.kernels.length > 0;
+    replaceChildren(this.fields, layerField, facts, perKernel ? kernelField : null, perKernel ? kindField : null);
   }
 }
