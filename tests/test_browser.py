@@ -528,7 +528,7 @@ def test_a_run_first_logged_later_says_so_at_an_earlier_step(layer_tab):
     choose_layer(tab, "1. lstm (LSTM, kernel 3×16)")
     tab.frame.locator(".wg-heatmap .wg-step-slider").fill("0")
     tab.settle()
-    assert tab.frame.locator(".wg-step-label").inner_text() == "0"
+    assert tab.frame.locator(".wg-heatmap .wg-step-label").inner_text() == "0"
     note = tab.frame.locator(f'article.wg-panel[data-run="{DIVERGED_RUN}"] .wg-first-record')
     assert note.inner_text() == (
         f"No record at or before step 0: first record at step {DIVERGED_STEPS[0]}"
