@@ -717,7 +717,8 @@ right-saturated values and its mean, over its finite values (NaN for a unit with
 the fractions NaN for a name without saturation)."""
 
 _MAX_UNITS = 2**24
-_MAX_BINS = 2**16
+MAX_ACTIVATION_BINS = 2**16
+"""Most histogram buckets an activation record may declare."""
 _MAX_TIMESTEPS = 2**24
 _ACTIVATION_TAG_RECORDS = {
     RECORD_ACTIVATION_STATS: "activation_stats",
@@ -1060,7 +1061,7 @@ def _stats_content(obj: dict[str, Any], info: ActivationInfo) -> ActivationStats
     return ActivationStatsContent(
         info=info,
         name=name,
-        bins=_checked_field(obj, "bins", _int_field, 1, _MAX_BINS),
+        bins=_checked_field(obj, "bins", _int_field, 1, MAX_ACTIVATION_BINS),
         thresholds=thresholds,
     )
 
