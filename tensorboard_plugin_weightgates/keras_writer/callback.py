@@ -24,7 +24,7 @@ import tempfile
 import typing
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import tensorflow as tf
@@ -194,7 +194,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         if isinstance(frequency, int) and step // frequency > self._last_decided // frequency:
             self._last_decided = step
             if self._start():
-                self._guarded_log(statistics=True, snapshot_values=self._snapshot_due())
+                self._guarded_log(statistics=True, snapshot_values=self._snapshot_due)
         if self.gradients == TRAIN and not self._attached and self._start():
             self._attach_train_gradients()
 
@@ -319,7 +319,12 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             return True
         return self._step() - self._last_snapshot_step >= self.snapshot_freq
 
-    def _guarded_log(self, statistics: bool, snapshot_values: Any, gradients: bool = True) -> None:
+    def _guarded_log(
+        self,
+        statistics: bool,
+        snapshot_values: bool | Callable[[], bool],
+        gradients: bool = True,
+    ) -> None:
         """`_log` in the event writer's guard, skipped while logging is paused. After the writer
         has reopened, every tag is described again (the records that carried their metadata may
         have been lost with the failed file). `snapshot_values` may be a callable, evaluated in

@@ -155,7 +155,11 @@ class EventWriter:
 
     def _retry(self) -> None:
         """Tries the directory with a real write; if it takes data, closes the failed event
-        file and opens a new one in the same resource. Otherwise waits twice as long."""
+        file and opens a new one in the same resource. Otherwise waits twice as long.
+
+        If the directory fails again between the probe and the new file (milliseconds), the
+        resource stays closed until the next retry: the host writes nothing meanwhile, but a
+        write op compiled into Keras' training step (``gradients="train"``) would fail."""
         try:
             _probe_directory(self.logdir)
             if self._open:
