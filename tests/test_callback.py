@@ -283,12 +283,47 @@ def test_misspelt_layer_name_fails_with_the_model_layers(tmp_path):
         ({"snapshot_max_cells": 0}, "snapshot_max_cells must be"),
         ({"write_histograms": "yes"}, "write_histograms must be"),
         ({"log_dir": ""}, "log_dir must be"),
+        # Bounded where a larger value would pass and then fail fit (Bincount's int32 counts,
+        # int64 steps): the message names the argument, the value and the range.
+        (
+            {"histogram_bins": 10**9},
+            "histogram_bins must be an integer from 2 to 65536, got 1000000000",
+        ),
+        (
+            {"snapshot_max_cells": 10**15},
+            "snapshot_max_cells must be an integer from 1 to 2147483647, got 10{15}",
+        ),
+        ({"snapshot_max_cells": 1e15}, "snapshot_max_cells must be an integer"),
+        ({"update_freq": 2**63}, f"update_freq must be .* to {2**63 - 1}, got {2**63}"),
+        ({"snapshot_freq": 2**63}, f"snapshot_freq must be .* to {2**63 - 1} or None, got {2**63}"),
+        ({"on_error": "ignore"}, """on_error must be "warn" or "raise", got 'ignore'"""),
+        ({"on_error": None}, "on_error must be"),
     ],
 )
 def test_bad_arguments_fail_at_construction(tmp_path, kwargs, message):
     kwargs.setdefault("log_dir", str(tmp_path))
     with pytest.raises(ValueError, match=message):
         WeightGatesCallback(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "argument, value",
+    [
+        ("histogram_bins", options.MAX_BINS),
+        ("snapshot_max_cells", options.MAX_SNAPSHOT_CELLS),
+        ("update_freq", options.MAX_FREQUENCY),
+        ("snapshot_freq", options.MAX_FREQUENCY),
+    ],
+)
+def test_largest_allowed_values_are_accepted(tmp_path, argument, value):
+    callback = WeightGatesCallback(log_dir=str(tmp_path), **{argument: value})
+    assert getattr(callback.options, argument, getattr(callback, argument, None)) == value
+
+
+def test_custom_loop_options_are_bounded_too(tmp_path):
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    with pytest.raises(ValueError, match="histogram_bins must be an integer from 2 to 65536"):
+        log_weights(small_model(), 0, writer, histogram_bins=10**9)
 
 
 def test_unwritable_log_dir_fails_at_construction(tmp_path):

@@ -227,3 +227,64 @@ def test_a_layers_call_can_be_intercepted_from_any_model():
     )
     assert "call" not in vars(lstm) and "call" not in vars(bidirectional)
     np.testing.assert_allclose(traced, model(x), rtol=1e-6)
+
+
+def test_summary_writes_go_through_an_unflushed_writer(tmp_path):
+    """`tf.summary.write` takes the default writer's ``_resource`` (and ``_mesh``), and
+    ``as_default()`` flushes the writer on exit by calling its ``flush``: a compiled function
+    that writes through `compat.UnflushedWriter` has no flush op, and its records reach the file
+    when the owner flushes the resource."""
+    with tf.device("cpu:0"):
+        resource = tf.raw_ops.SummaryWriter(shared_name="weightgates_canary", container="")
+        tf.raw_ops.CreateSummaryFileWriter(
+            writer=resource,
+            logdir=str(tmp_path),
+            max_queue=2**31 - 1,
+            flush_millis=2**31 - 1,
+            filename_suffix=".v2",
+        )
+    writer = compat.UnflushedWriter(resource)
+
+    @tf.function
+    def write(step):
+        with writer.as_default(), tf.summary.record_if(True):
+            tf.summary.write("canary", tf.constant([1.0, 2.0]), step=step)
+
+    graph = write.get_concrete_function(tf.TensorSpec([], tf.int64)).graph
+    op_types = {op.type for op in graph.get_operations()}
+    assert "WriteSummary" in op_types, moved(
+        "tf.summary.write's use of the default writer's _resource",
+        "records would not be written through event_writer.EventWriter",
+    )
+    assert "FlushSummaryWriter" not in op_types, moved(
+        "as_default()'s flush on exit (SummaryWriter.flush)",
+        "a full disk would raise inside Keras' training step again",
+    )
+    write(tf.constant(3, tf.int64))
+    with tf.device("cpu:0"):
+        tf.raw_ops.FlushSummaryWriter(writer=resource)
+        steps = [
+            tf.compat.v1.Event.FromString(r.numpy()).step
+            for path in tf.io.gfile.glob(str(tmp_path / "*tfevents*"))
+            for r in tf.data.TFRecordDataset(path)
+        ]
+        tf.raw_ops.DestroyResourceOp(resource=resource)
+    assert 3 in steps
+
+
+def test_local_variables_escape_a_strategy_scope():
+    """Logger variables made inside a strategy's scope (tf-keras runs callbacks there) are plain
+    variables, not the strategy's, through TensorFlow's ``ResourceVariable``."""
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        with compat.local_variables():
+            local = tf.Variable(tf.zeros([2]), trainable=False, name="weightgates_canary")
+        mirrored = tf.Variable(tf.zeros([2]))
+    assert type(local).__name__ == "ResourceVariable", moved(
+        "tensorflow.python.ops.resource_variable_ops.ResourceVariable",
+        "the loggers' variables would be the strategy's, which hangs MultiWorkerMirroredStrategy",
+    )
+    assert not isinstance(local, tf.distribute.DistributedValues)
+    assert isinstance(mirrored, tf.distribute.DistributedValues)
+    local.assign([1.0, 2.0])
+    np.testing.assert_array_equal(local.numpy(), [1.0, 2.0])

@@ -316,7 +316,7 @@ def test_interrupted_fit_is_undone_by_the_next_one(tmp_path):
     with pytest.raises(RuntimeError, match="interrupted"):
         model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback, Interrupt()])
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
-    callback._writer.flush()
+    callback._events.flush()
     assert gradient_steps(str(tmp_path)) == {(1, 2)}
     target, method = compat.update_target(model.optimizer)
     assert method not in vars(target)

@@ -162,6 +162,11 @@ class ActivationLogger:
         """The layers still logged: those whose recomputation has never failed its check."""
         return [r for r in self.layers if r.path not in self._excluded]
 
+    def describe_again(self) -> None:
+        """Attaches the metadata to each tag's next write again (see
+        `summary.GateLogger.describe_again`)."""
+        self._described.clear()
+
     def log(
         self,
         step: int,

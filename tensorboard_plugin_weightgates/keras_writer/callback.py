@@ -10,6 +10,11 @@ pass per logged step on a batch of the user's choice; or the training step itsel
 (`train_gradients`), the gradient the optimizer applies, computed and written inside Keras'
 compiled training function on logged steps only. In that mode the weights' statistics are
 written there too, after the update, so logged batches do not call back to the host either.
+
+Logging never stops training: records go through an `event_writer.EventWriter`, which only the
+host flushes (after batches, at most every few seconds), and every host-side log runs in its
+guard, so a write error (a full disk, a permission taken away) or an error of the logging code
+pauses logging with one warning and a retry later, unless ``on_error="raise"``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import tempfile
 import typing
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import tensorflow as tf
@@ -32,8 +37,10 @@ from tensorboard_plugin_weightgates.keras_writer.activation_logger import (
     check_activation_probe,
     check_activation_sample,
 )
+from tensorboard_plugin_weightgates.keras_writer.event_writer import EventWriter
 from tensorboard_plugin_weightgates.keras_writer.probe import (
     check_probe_batch,
+    check_probe_inputs,
     compile_probe_gradients,
     model_strategy,
 )
@@ -90,6 +97,11 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         `(x, y, sample_weight)` for gradients through time (dL/dh_t, of the compiled loss), or
         True for the probe batch of `gradients=`. See `keras_writer.activations`.
       activation_sample: the probe sample whose unit x timestep maps are written.
+      on_error: what a failed write (a full disk, a directory made read-only, a network file
+        system gone) or a failure of the logging itself does: `"warn"` warns once, naming the
+        directory and the error, and training goes on while logging pauses and is retried
+        with a backoff (5 s doubling to 5 min; logging resumes in a new event file, and what
+        was written before stays readable); `"raise"` raises the error, which stops `fit`.
     """
 
     def __init__(
@@ -106,6 +118,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         snapshot_max_cells: int = log_options.DEFAULT_SNAPSHOT_MAX_CELLS,
         activations: Any = None,
         activation_sample: int = 0,
+        on_error: str = "warn",
     ):
         super().__init__()
         compat.accept_tensor_logs(self)
@@ -116,6 +129,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         self.gradients = _gradient_source(gradients)
         self.activations = check_activation_probe(activations, self.gradients)
         self.activation_sample = check_activation_sample(activation_sample, self.activations)
+        self.on_error = log_options.check_on_error(on_error)
         self.options = LogOptions(
             histogram_bins=histogram_bins,
             near_zero=near_zero,
@@ -126,7 +140,8 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         self._logged_model: weakref.ref | None = None
         self._logger: GateLogger | None = None
         self._activation_logger: ActivationLogger | None = None
-        self._writer: tf.summary.SummaryWriter | None = None
+        self._events: EventWriter | None = None
+        self._described_generation = 0
         self._gradient_fn: Any = None
         self._train_step: train_gradients.TrainStepLogger | None = None
         self._attached = False
@@ -147,17 +162,18 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
                 f"own log_dir, for another model (log_dir={self.log_dir!r} holds the first)"
             )
         self._logged_model = weakref.ref(self.model)
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(
-                os.path.join(self.log_dir, "train"), max_queue=1000, flush_millis=5000
+        if self._events is None:
+            self._events = EventWriter(
+                os.path.join(self.log_dir, "train"), self.on_error, "WeightGatesCallback"
             )
         self._first_step = self._step()
         self._batches = self._epoch_offset = 0
         self._last_decided = self._first_step
         self._attached = False
+        self._events.tick()
         if self._start():
             self._attach_train_gradients()
-            self._log(
+            self._guarded_log(
                 statistics=True, snapshot_values=self.snapshot_freq is not None, gradients=False
             )
 
@@ -167,35 +183,38 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             self._step_logger.expect_step(self._epoch_end_step())
 
     def on_train_batch_end(self, batch, logs=None):
-        """Costs integer arithmetic on batches that are not logged: the global step is
-        counted here, and read from the optimizer only when logging."""
+        """Costs integer arithmetic and a clock read on batches that are not logged: the global
+        step is counted here, and read from the optimizer only when logging."""
         self._batches = self._epoch_offset + batch + 1
-        if self._writer is None:
+        if self._events is None:
             return
+        self._events.tick()
         step = self._first_step + self._batches
         frequency = self.update_freq
         if isinstance(frequency, int) and step // frequency > self._last_decided // frequency:
             self._last_decided = step
             if self._start():
-                self._log(statistics=True, snapshot_values=self._snapshot_due())
+                self._guarded_log(statistics=True, snapshot_values=self._snapshot_due)
         if self.gradients == TRAIN and not self._attached and self._start():
             self._attach_train_gradients()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._writer is None or not self._start():
+        if self._events is None or not self._start():
             return
-        snapshot_now = self.snapshot_freq == EPOCH or self._snapshot_due()
-        self._log(statistics=self.update_freq == EPOCH, snapshot_values=snapshot_now)
-        self._writer.flush()
+        self._guarded_log(
+            statistics=self.update_freq == EPOCH,
+            snapshot_values=lambda: self.snapshot_freq == EPOCH or self._snapshot_due(),
+        )
+        self._events.tick(flush=True)
 
     def on_train_end(self, logs=None):
         """Logs the final state, so the last step of training is always there to look at, and
         gives the model back its own training step."""
-        if self._writer is None or not self._start():
+        if self._events is None or not self._start():
             return
         try:
-            self._log(statistics=True, snapshot_values=self.snapshot_freq is not None)
-            self._writer.flush()
+            self._guarded_log(statistics=True, snapshot_values=self.snapshot_freq is not None)
+            self._events.tick(flush=True)
         finally:
             if self._attached:
                 train_gradients.detach(self.model, self._step_logger)
@@ -208,11 +227,14 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         if self._logger is None:
             if not self.model.built:
                 return False
-            self._logger = GateLogger(self.model, self._writer, self.layers, self.options)
-            if self.activations is not None:
-                self._activation_logger = ActivationLogger(
-                    self.model, self._writer, self.layers, self.options, self.activation_sample
-                )
+            self._check_probes(every_axis=not self._batches)
+            writer = typing.cast(EventWriter, self._events).writer
+            with compat.local_variables():
+                self._logger = GateLogger(self.model, writer, self.layers, self.options)
+                if self.activations is not None:
+                    self._activation_logger = ActivationLogger(
+                        self.model, writer, self.layers, self.options, self.activation_sample
+                    )
             if not self._logger.groups:
                 warnings.warn(
                     "WeightGatesCallback: the model has no layer with weights matching "
@@ -220,6 +242,16 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
                     stacklevel=3,
                 )
         return bool(self._logger.groups)
+
+    def _check_probes(self, every_axis: bool) -> None:
+        """Checks the probe batches against the model's inputs, once the model is built: at
+        `on_train_begin` (before any training step), or after the first batch for a model that
+        batch builds (then only the number of axes and the last one: see
+        `check_probe_inputs`)."""
+        if isinstance(self.gradients, tuple):
+            check_probe_inputs(self.model, self.gradients[0], "gradients", every_axis)
+        if self.activations is not None:
+            check_probe_inputs(self.model, self.activations[0], "activations", every_axis)
 
     @property
     def _gate_logger(self) -> GateLogger:
@@ -249,12 +281,13 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             self.gradients = None
             return
         if self._train_step is None:
-            self._train_step = train_gradients.TrainStepLogger(
-                self._gate_logger,
-                self.update_freq,
-                keep_values=self.snapshot_freq is not None,
-                log_weights=train_gradients.weights_final_in_update(self.model),
-            )
+            with compat.local_variables():
+                self._train_step = train_gradients.TrainStepLogger(
+                    self._gate_logger,
+                    self.update_freq,
+                    keep_values=self.snapshot_freq is not None,
+                    log_weights=train_gradients.weights_final_in_update(self.model),
+                )
         if self.update_freq == EPOCH:
             self._step_logger.expect_step(self._epoch_end_step())
         train_gradients.attach(self.model, self._step_logger)
@@ -286,10 +319,40 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             return True
         return self._step() - self._last_snapshot_step >= self.snapshot_freq
 
+    def _guarded_log(
+        self,
+        statistics: bool,
+        snapshot_values: bool | Callable[[], bool],
+        gradients: bool = True,
+    ) -> None:
+        """`_log` in the event writer's guard, skipped while logging is paused. After the writer
+        has reopened, every tag is described again (the records that carried their metadata may
+        have been lost with the failed file). `snapshot_values` may be a callable, evaluated in
+        the guard."""
+        events = typing.cast(EventWriter, self._events)
+        if not events.active:
+            return
+        with events.guard():
+            if events.reopened != self._described_generation:
+                self._described_generation = events.reopened
+                self._describe_again()
+            if callable(snapshot_values):
+                snapshot_values = snapshot_values()
+            self._log(statistics, bool(snapshot_values), gradients)
+
+    def _describe_again(self) -> None:
+        self._gate_logger.describe_again()
+        if self._train_step is not None:
+            self._train_step.describe_again()
+        if self._activation_logger is not None:
+            self._activation_logger.describe_again()
+
     def _log(self, statistics: bool, snapshot_values: bool, gradients: bool = True) -> None:
         """Logs what is still missing at the current global step: a step already logged (the
-        end of one epoch and the start of the next `fit`) is never written twice. Gradients
-        are not probed before the first training step, when the compiled loss is not built."""
+        end of one epoch and the start of the next `fit`) is never written twice. The step is
+        taken before anything is written, so that a log cut short (an interrupt, a failed
+        write) is never written again: a step may lack records, never hold two. Gradients are
+        not probed before the first training step, when the compiled loss is not built."""
         step = self._step()
         if statistics and self._attached and self._step_logger.logged_step() == step:
             self._last_stats_step = step
@@ -297,6 +360,10 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         snapshot_values = snapshot_values and step != self._last_snapshot_step
         if not (statistics or snapshot_values):
             return
+        if statistics:
+            self._last_stats_step = step
+        if snapshot_values:
+            self._last_snapshot_step = step
         self._gate_logger.log_weights(step, statistics=statistics, snapshot_values=snapshot_values)
         if gradients and isinstance(self.gradients, tuple) and self._gate_logger.trainable_groups:
             self._gate_logger.log_gradients(
@@ -318,10 +385,6 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
                 maps=snapshot_values,
                 gradients=gradients,
             )
-        if statistics:
-            self._last_stats_step = step
-        if snapshot_values:
-            self._last_snapshot_step = step
 
     def _snapshot_train_gradients(self) -> None:
         """Writes the last logged training gradients, at their own step, unless written."""
@@ -329,8 +392,8 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         if last is None or last[0] == self._last_gradient_snapshot_step:
             return
         step, values = last
-        self._gate_logger.log_gradients(values, step, statistics=False, snapshot_values=True)
         self._last_gradient_snapshot_step = step
+        self._gate_logger.log_gradients(values, step, statistics=False, snapshot_values=True)
 
     def _probe_gradients(self) -> list[Any]:
         if self._gradient_fn is None:

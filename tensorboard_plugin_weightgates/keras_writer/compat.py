@@ -15,10 +15,12 @@ starts with an underscore.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import tensorflow as tf
+from tensorflow.python.ops.resource_variable_ops import ResourceVariable as _ResourceVariable
 
 UPDATE_METHODS = (
     "_distributed_tf_update_step",
@@ -210,3 +212,48 @@ def calls_intercepted(layers: Iterable[Any], handler: Callable[..., Any]) -> Ite
                 object.__setattr__(layer, "call", own)
             else:
                 object.__delattr__(layer, "call")
+
+
+class UnflushedWriter(tf.summary.SummaryWriter):
+    """A `tf.summary` writer over `resource` whose `flush` does nothing.
+
+    ``with writer.as_default():`` flushes the writer when the block exits, also inside a
+    `tf.function` (TensorFlow's ``_SummaryContextManager.__exit__``), so every compiled
+    function that writes would touch the disk and could fail there, such as Keras' training
+    step. Behind this writer those flushes are no-ops; its owner flushes the resource itself
+    (`event_writer.EventWriter.flush`). `tf.summary.write` reads the default writer's
+    ``_resource``, which is set here, and ``_mesh`` (None: no DTensor mesh).
+    """
+
+    def __init__(self, resource: Any):
+        self._resource = resource
+        self._mesh = None
+
+    def init(self) -> None:
+        """Nothing to do: the owner creates the resource."""
+
+    def flush(self) -> None:
+        """Nothing, by design: see the class docstring."""
+
+    def close(self) -> None:
+        """Nothing: the owner closes the resource."""
+
+
+@contextlib.contextmanager
+def local_variables() -> Iterator[None]:
+    """Variables created while this is active are plain variables of this process, also inside
+    a `tf.distribute` strategy's scope (where tf-keras runs every callback).
+
+    Under `MultiWorkerMirroredStrategy` a variable made in the strategy's scope is initialised
+    by a collective broadcast that every worker must join; the loggers exist on the chief only,
+    so its broadcasts would pair with the other workers' training collectives and fail or hang
+    training. A variable creator entered last runs first: this one makes a TensorFlow
+    ``ResourceVariable`` directly (its class is not public), without the strategy's creator.
+    """
+    accepted = set(inspect.signature(_ResourceVariable.__init__).parameters) - {"self"}
+
+    def creator(next_creator: Callable[..., Any], **kwargs: Any) -> Any:
+        return _ResourceVariable(**{k: v for k, v in kwargs.items() if k in accepted})
+
+    with tf.variable_creator_scope(creator):
+        yield

@@ -74,3 +74,56 @@ def _describe(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return f"a {type(value).__name__} of length {len(value)}"
     return repr(value)[:80]
+
+
+def check_probe_inputs(model: Any, x: Any, argument: str, every_axis: bool = True) -> None:
+    """Checks probe inputs `x` against the inputs `model` declares, so that a probe that does
+    not fit fails before training rather than at its first logged step, in Keras' words, which
+    do not name the argument. Models without declared inputs (subclassed ones) are not checked.
+
+    Args:
+      every_axis: compare every axis but the batch; otherwise only the number of axes and the
+        last one (for a model built by its first batch, whose other sizes are that batch's,
+        which a probe may differ from: a sequence of another length).
+
+    Raises:
+      ValueError: naming `argument` (``gradients`` or ``activations``), the shapes expected
+        and the shapes received.
+    """
+    expected = _declared_inputs(model)
+    if expected is None:
+        return
+    if isinstance(x, dict):
+        names = [getattr(t, "name", None) for t in expected]
+        if not all(name in x for name in names):
+            return
+        received = [x[name] for name in names]
+    else:
+        received = tf.nest.flatten(x)
+    wanted = [tuple(tf.TensorShape(t.shape).as_list()) for t in expected]
+    got = [tuple(tf.TensorShape(tf.convert_to_tensor(r).shape).as_list()) for r in received]
+    if len(got) != len(wanted) or not all(_fits(w, g, every_axis) for w, g in zip(wanted, got)):
+        raise ValueError(
+            f"{argument}: the probe batch does not fit the model's inputs: expected "
+            f"{_shapes(wanted)} (None: any size), got {_shapes(got)}"
+        )
+
+
+def _declared_inputs(model: Any) -> list | None:
+    try:
+        inputs = model.inputs
+    except AttributeError:
+        return None
+    return list(inputs) if inputs else None
+
+
+def _fits(wanted: tuple, got: tuple, every_axis: bool) -> bool:
+    if len(wanted) != len(got):
+        return False
+    axes = range(1, len(wanted)) if every_axis else range(len(wanted) - 1, len(wanted))
+    return all(wanted[i] is None or wanted[i] == got[i] for i in axes if i > 0)
+
+
+def _shapes(shapes: list[tuple]) -> str:
+    text = ", ".join(str(s) for s in shapes)
+    return f"shape {text}" if len(shapes) == 1 else f"{len(shapes)} inputs of shapes {text}"

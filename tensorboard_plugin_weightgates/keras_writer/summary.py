@@ -158,6 +158,12 @@ class GateLogger:
                 "gradients", step, [(groups[i], np.asarray(gradients[i])) for i in present]
             )
 
+    def describe_again(self) -> None:
+        """Attaches the metadata to each tag's next write again: for a new event file, after
+        the one that held the first writes failed (`event_writer`)."""
+        self._described.clear()
+        self._weights_described.assign(tf.zeros_like(self._weights_described))
+
     def gradient_pairs(self, grads_and_vars: Iterable[tuple[Any, Any]]) -> list[Any]:
         """Aligns (gradient, variable) pairs from any training loop with `trainable_groups`."""
         by_variable = {id(v): g for g, v in grads_and_vars}

@@ -151,6 +151,11 @@ class TrainStepLogger:
         none). One small host-to-device write; call it when an epoch begins."""
         self._expected_step.assign(step)
 
+    def describe_again(self) -> None:
+        """Attaches the metadata to each gradient tag's next write again (see
+        `GateLogger.describe_again`)."""
+        self._described.assign(tf.zeros_like(self._described))
+
     def last_gradients(self) -> tuple[int, list[np.ndarray | None]] | None:
         """The last logged step and its gradients, aligned with the logger's
         `trainable_groups` (None for a variable without a gradient at that step); None before
