@@ -7,9 +7,9 @@ read, so asynchronous training loops are not synchronised by the callback.
 
 Gradients come from one of two sources: a probe batch (`probe`), one extra forward and backward
 pass per logged step on a batch of the user's choice; or the training step itself
-(`train_gradients`), the gradient the optimizer applies, computed and written inside Keras'
-compiled training function on logged steps only. In that mode the weights' statistics are
-written there too, after the update, so logged batches do not call back to the host either.
+(`train_gradients`), the gradient the optimizer applies, whose statistics are computed inside
+Keras' compiled training function on logged steps only, with those of the weights after the
+update, and written from the host after the batch.
 """
 
 from __future__ import annotations
@@ -254,6 +254,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
                 self.update_freq,
                 keep_values=self.snapshot_freq is not None,
                 log_weights=train_gradients.weights_final_in_update(self.model),
+                steps_per_execution=_steps_per_execution(self.model),
             )
         if self.update_freq == EPOCH:
             self._step_logger.expect_step(self._epoch_end_step())
@@ -291,8 +292,8 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         end of one epoch and the start of the next `fit`) is never written twice. Gradients
         are not probed before the first training step, when the compiled loss is not built."""
         step = self._step()
-        if statistics and self._attached and self._step_logger.logged_step() == step:
-            self._last_stats_step = step
+        if self._train_step is not None:
+            self._write_train_steps()
         statistics = statistics and step != self._last_stats_step
         snapshot_values = snapshot_values and step != self._last_snapshot_step
         if not (statistics or snapshot_values):
@@ -322,6 +323,17 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             self._last_stats_step = step
         if snapshot_values:
             self._last_snapshot_step = step
+
+    def _write_train_steps(self) -> None:
+        """Writes what the training step computed at its logged steps since the last call: a
+        step whose weights it logged is not logged again from the host."""
+        logger = self._gate_logger
+        for logged in self._step_logger.take():
+            if any(logged.present):
+                logger.write_stats("gradients", logged.step, logged.gradients, logged.present)
+            if logged.weights is not None:
+                logger.write_stats("weights", logged.step, logged.weights)
+                self._last_stats_step = logged.step
 
     def _snapshot_train_gradients(self) -> None:
         """Writes the last logged training gradients, at their own step, unless written."""
@@ -358,6 +370,13 @@ def _gradient_source(gradients: Any) -> str | tuple | None:
             f"(x, y, sample_weight), got {gradients!r}"
         )
     return check_probe_batch(gradients)
+
+
+def _steps_per_execution(model) -> int:
+    """Training steps per call of the training function: an int in Keras 3, a variable in
+    tf-keras (mirrored under a distribution strategy)."""
+    value = getattr(model, "steps_per_execution", None) or 1
+    return max(1, int(value.numpy() if hasattr(value, "numpy") else value))
 
 
 def _is_chief(model) -> bool:

@@ -1,33 +1,36 @@
 """Per-gate statistics and histogram buckets, computed with TensorFlow ops where the weights live.
 
-The callback calls `gate_stats` for every logged variable at every logged step, inside a
-`tf.function`, so the work stays on the variable's device (the GPU for most users) and only a
-``[gates, len(STAT_FIELDS) + bins]`` float64 tensor per variable crosses to the host. Gates are
-handled in one vectorised pass: the variable is viewed as ``[rows, gates, units]`` (the last axis
-holds the gates as equal contiguous blocks, Keras' storage order) and every statistic is a
-reduction over that view, so the number of ops does not grow with the number of gates.
+Every logged step computes the statistics of every gate slice of a model in one call of one
+compiled function, `packed_stats`, whatever the number of slices: the slices of one kind and
+compute dtype are laid end to end in one flat vector (`Segments` says where each lies), and every
+statistic is a segment reduction (`tf.math.unsorted_segment_sum`, ``_max``) over that vector, so
+the graph is the same few dozen ops for a model of 2 layers or 200. It is traced once per compute
+dtype per process (its shapes are all dynamic), and only a ``[slices, len(STAT_FIELDS) + bins]``
+float64 array crosses to the host. `gate_stats` is the same computation for one tensor.
 
 Precision: elementwise work is in float32 (float64 for float64 variables) because a float64 copy
-of a large kernel costs more than all the statistics together. Reductions run over rows in that
-dtype, then across units and gates in float64, so a gate of millions of values is never summed
-in float32 alone; counts are exact up to 2**24 rows. Moments are shifted (see `_summarize`) so
-the standard deviation of values clustered far from zero survives. In float32, squares overflow
-beyond ``|x| ~ 1.8e19``: for such a diverged slice ``mean``, ``std`` and ``l2_norm`` may read
-``inf`` or NaN, while counts, ``min``, ``max`` and the buckets stay exact.
+of a large kernel costs more than all the statistics together. Values are first reduced per unit
+(a column of a gate: ``rows`` values) in that dtype, then across units and gates in float64, so a
+gate of millions of values is never summed in float32 alone; counts are exact up to 2**24 rows.
+Moments are shifted (see `packed_stats`) so the standard deviation of values clustered far from
+zero survives. In float32, squares overflow beyond ``|x| ~ 1.8e19``: for such a diverged slice
+``mean``, ``std`` and ``l2_norm`` may read ``inf`` or NaN, while counts, ``min``, ``max`` and the
+buckets stay exact.
 
 Non-finite values never raise: they are counted in ``nan_count``/``inf_count`` and left out of
-every other statistic (see `gate_stats` for the exact definitions). One reduction detects the
-usual case of a slice without them and skips all masking.
+every other statistic (see `gate_stats` for the exact definitions).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
-from collections.abc import Callable
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from tensorboard_plugin_weightgates.format import metadata
 from tensorboard_plugin_weightgates.format.metadata import STAT_FIELDS
 
 _HIST_LOW = STAT_FIELDS.index("hist_low")
@@ -50,6 +53,231 @@ def compute_dtype(dtype: tf.DType) -> tf.DType:
     raise TypeError(f"weightgates statistics need a real-valued variable; got dtype {dtype.name}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Segments:
+    """Where the gate slices of several kernels lie in one flat vector, built once per model.
+
+    Each kernel is seen as a ``[rows, gates * units]`` matrix (its last axis holds the gates as
+    equal contiguous blocks, Keras' storage order) and flattened row by row; the kernels follow
+    one another. A *unit* is one column of one gate: the `rows` values of one output unit.
+
+    Attributes:
+      unit_ids: int32 ``[values]``, the unit of each value of the flat vector (kernel ``k``'s
+        columns are units ``first_unit[k] .. first_unit[k] + width - 1``).
+      unit_slice: int32 ``[units]``, the slice (row of the result) each unit belongs to.
+      first_index: int32 ``[slices]``, the position of each slice's first value (row 0, its
+        first unit), the shift of its moments.
+      rows: float64 ``[slices]``, rows per slice; units: float64 ``[slices]``, units per slice.
+    """
+
+    unit_ids: np.ndarray
+    unit_slice: np.ndarray
+    first_index: np.ndarray
+    rows: np.ndarray
+    units: np.ndarray
+
+    @classmethod
+    def of_kernels(cls, kernels: Sequence[tuple[int, int, int]]) -> Segments:
+        """The segments of kernels given as (rows, width of the last axis, gates), in order.
+
+        Raises:
+          ValueError: for a width that `gates` does not divide into equal blocks.
+        """
+        unit_ids: list[np.ndarray] = []
+        unit_slice: list[np.ndarray] = []
+        first_index: list[int] = []
+        rows: list[int] = []
+        units: list[int] = []
+        offset = unit_base = slice_base = 0
+        for height, width, gates in kernels:
+            if width % gates:
+                raise ValueError(
+                    f"a kernel's last axis ({width}) is not divisible by {gates} gates"
+                )
+            block = width // gates
+            unit_ids.append(
+                np.tile(np.arange(unit_base, unit_base + width, dtype=np.int32), height)
+            )
+            unit_slice.append(slice_base + np.arange(width, dtype=np.int32) // max(block, 1))
+            first_index.extend(offset + g * block for g in range(gates))
+            rows.extend([height] * gates)
+            units.extend([block] * gates)
+            offset += height * width
+            unit_base += width
+            slice_base += gates
+        return cls(
+            unit_ids=np.concatenate(unit_ids or [np.zeros(0, np.int32)]).astype(np.int32),
+            unit_slice=np.concatenate(unit_slice or [np.zeros(0, np.int32)]).astype(np.int32),
+            first_index=np.asarray(first_index, np.int32),
+            rows=np.asarray(rows, np.float64),
+            units=np.asarray(units, np.float64),
+        )
+
+    @property
+    def size(self) -> int:
+        """Number of values in the flat vector."""
+        return int(self.unit_ids.size)
+
+    @property
+    def slices(self) -> int:
+        return int(self.first_index.size)
+
+
+def packed_stats(
+    values: tf.Tensor,
+    previous: tf.Tensor,
+    has_previous: tf.Tensor,
+    unit_ids: tf.Tensor,
+    unit_slice: tf.Tensor,
+    first_index: tf.Tensor,
+    rows: tf.Tensor,
+    units: tf.Tensor,
+    bins: tf.Tensor,
+    near_zero: tf.Tensor,
+) -> tf.Tensor:
+    """`gate_stats` of every slice of a flat vector laid out by `Segments` (its fields are the
+    arguments of the same names), in one compiled call (`compiled_packed_stats`).
+
+    Args:
+      values: the flat vector, in its compute dtype (`compute_dtype`).
+      previous: the same slices at the previous logged step, for ``update_size``; read only
+        where `has_previous` (a bool scalar) is true, so any vector of the same length will do
+        otherwise (the values themselves, for gradients).
+      bins: int32 scalar, buckets per histogram; near_zero: float64 scalar, see `gate_stats`.
+
+    Returns:
+      float64 ``[slices, len(STAT_FIELDS) + bins]``, one `gate_stats` row per slice.
+
+    One pass builds per-value columns that a single segment sum reduces per unit (in the compute
+    dtype: `rows` values each), then per slice in float64; extremes likewise with one segment
+    max. Moments are taken about a shift (each slice's first value, or 0 if that is not finite),
+    so the variance of a tight cluster far from zero, like a forget-gate bias near 1, does not
+    cancel away in float32. Bucket ids are ``slice * bins + bucket``, counted by one `Bincount`
+    (int32 ids and counts stay on the GPU and are deterministic); non-finite values get the id
+    ``slices * bins``, which `Bincount` ignores.
+    """
+    x = values
+    dtype = x.dtype
+    slices = tf.shape(first_index)[0]
+    unit_count = tf.shape(unit_slice)[0]
+    size = tf.size(x)
+    zero = tf.zeros([], dtype)
+    nan = tf.fill([slices], tf.constant(float("nan"), tf.float64))
+    finite = tf.math.is_finite(x)
+    slice_of = tf.gather(unit_slice, unit_ids)
+
+    def per_slice(columns: tf.Tensor) -> tf.Tensor:
+        """Sums of ``[values, k]`` columns per unit (compute dtype), then per slice (float64)."""
+        per_unit = tf.cast(tf.math.unsorted_segment_sum(columns, unit_ids, unit_count), tf.float64)
+        return per_unit, tf.math.unsorted_segment_sum(per_unit, unit_slice, slices)
+
+    firsts = tf.cond(
+        size > 0,
+        lambda: tf.gather(x, tf.minimum(first_index, size - 1)),
+        lambda: tf.zeros(tf.shape(first_index), dtype),
+    )
+    shift = tf.where(tf.math.is_finite(firsts), firsts, zero)
+    clean = tf.where(finite, x, zero)
+    centered = tf.where(finite, x - tf.gather(shift, slice_of), zero)
+    magnitude = tf.abs(clean)
+    columns = tf.stack(
+        [
+            tf.cast(finite, dtype),
+            # Non-finite entries were zeroed, so they count as near zero here; see near_count.
+            tf.cast(magnitude <= tf.cast(near_zero, dtype), dtype),
+            tf.cast(tf.math.is_nan(x), dtype),
+            centered,
+            tf.square(centered),
+            magnitude,
+        ],
+        axis=1,
+    )
+    per_unit, sums = per_slice(columns)
+    finite_count, near_sum, nan_count, total, squares, abs_sum = tf.unstack(sums, axis=1)
+    low_value = tf.constant(-float("inf"), dtype)
+    extremes = tf.math.unsorted_segment_max(
+        tf.stack([tf.where(finite, x, low_value), tf.where(finite, -x, low_value)], axis=1),
+        unit_ids,
+        unit_count,
+    )
+    extremes = tf.cast(tf.math.unsorted_segment_max(extremes, unit_slice, slices), tf.float64)
+
+    count = rows * units
+    some = finite_count > 0
+    shift = tf.cast(shift, tf.float64)
+    offset = total / finite_count
+    mean = shift + offset
+    variance = tf.maximum(squares / finite_count - tf.square(offset), 0.0)
+    minimum = tf.where(some, -extremes[:, 1], nan)
+    maximum = tf.where(some, extremes[:, 0], nan)
+    spread = tf.where(tf.equal(minimum, maximum), tf.zeros_like(mean), tf.sqrt(variance))
+    near_count = near_sum - (count - finite_count)
+    dead = tf.logical_and(per_unit[:, 1] >= tf.gather(rows, unit_slice), per_unit[:, 0] > 0)
+    low, high = _histogram_range(minimum, maximum, some)
+
+    def update_size() -> tf.Tensor:
+        """``||values - previous|| / ||previous||`` per slice over entries finite in both; NaN
+        where ``||previous|| == 0``."""
+        both = tf.logical_and(finite, tf.math.is_finite(previous))
+        change = tf.where(both, x - previous, zero)
+        before = tf.where(both, previous, zero)
+        norms = tf.sqrt(per_slice(tf.stack([tf.square(change), tf.square(before)], axis=1))[1])
+        return tf.where(norms[:, 1] > 0, norms[:, 0] / norms[:, 1], nan)
+
+    fields = {
+        "count": count,
+        "mean": mean,
+        "std": tf.where(some, spread, nan),
+        "min": minimum,
+        "max": maximum,
+        # sum x^2 = sum (x - shift)^2 + 2 shift sum (x - shift) + n shift^2, without a pass.
+        "l2_norm": tf.where(
+            some,
+            tf.sqrt(tf.maximum(squares + shift * (2.0 * total + finite_count * shift), 0.0)),
+            nan,
+        ),
+        "mean_abs": abs_sum / finite_count,
+        "near_zero_fraction": near_count / finite_count,
+        "units": units,
+        "dead_units": tf.math.unsorted_segment_sum(tf.cast(dead, tf.float64), unit_slice, slices),
+        "nan_count": nan_count,
+        "inf_count": count - finite_count - nan_count,
+        "update_size": tf.cond(has_previous, update_size, lambda: nan),
+        "hist_low": low,
+        "hist_high": high,
+    }
+    scalars = tf.stack([fields[name] for name in STAT_FIELDS], axis=1)
+    counts = _bucket_counts(x, finite, slice_of, low, high, bins, slices)
+    return tf.concat([scalars, counts], axis=1)
+
+
+_COMPILED: dict[tf.DType, tf.types.experimental.GenericFunction] = {}
+
+
+def compiled_packed_stats(dtype: tf.DType):
+    """`packed_stats` compiled for flat vectors of compute dtype `dtype`: every shape is dynamic,
+    so it is traced once per dtype and process, for every model, kind and writer."""
+    dtype = tf.as_dtype(dtype)
+    if dtype not in _COMPILED:
+        vector = tf.TensorSpec([None], dtype)
+        ids = tf.TensorSpec([None], tf.int32)
+        table = tf.TensorSpec([None], tf.float64)
+        signature = [
+            vector,
+            vector,
+            tf.TensorSpec([], tf.bool),
+            ids,
+            ids,
+            ids,
+            table,
+            table,
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.float64),
+        ]
+        _COMPILED[dtype] = tf.function(packed_stats, input_signature=signature, autograph=False)
+    return _COMPILED[dtype]
+
+
 def gate_stats(
     values: tf.Tensor,
     gates: int,
@@ -63,8 +291,7 @@ def gate_stats(
       values: a tensor whose last axis holds `gates` equal-width contiguous gate blocks, e.g. an
         LSTM kernel ``[input_dim, 4 * units]`` with ``gates=4`` or a GRU bias ``[3 * units]``
         with ``gates=3``. All other axes are rows. A scalar is one value of one unit. The last
-        axis must divide into `gates` equal blocks; its size may be unknown when tracing, so
-        that one trace serves kernels of every shape.
+        axis must divide into `gates` equal blocks; its size may be unknown when tracing.
       gates: number of gate blocks on the last axis (1 for a variable without gates).
       bins: number of equal-width histogram buckets.
       near_zero: threshold (>= 0) for ``near_zero_fraction`` and ``dead_units``, compared as
@@ -92,32 +319,45 @@ def gate_stats(
 
     Raises:
       ValueError: for a non-positive `gates` or `bins`, a negative or non-finite `near_zero`, a
-        last axis of unknown size or not divisible by `gates`, or a `previous` of another shape.
+        last axis not divisible by `gates`, or a `previous` of another shape.
       TypeError: for a dtype without magnitude (see `compute_dtype`).
     """
     gates, bins = _check_arguments(gates, bins, near_zero)
     values = tf.convert_to_tensor(values)
-    x = _gate_view(values, gates)
-    before = None if previous is None else _previous_view(previous, values, x)
-    return _summarize(x, before, tf.math.is_finite(x), bins, near_zero)
+    dtype = compute_dtype(values.dtype)
+    matrix = _as_matrix(values, dtype, gates)
+    if previous is None:
+        before, has_previous = matrix, False
+    else:
+        before, has_previous = _previous_matrix(previous, values, dtype), True
+    height, width = tf.shape(matrix)[0], tf.shape(matrix)[1]
+    block = width // gates
+    gate_range = tf.range(gates, dtype=tf.int32)
+    return compiled_packed_stats(dtype)(
+        tf.reshape(matrix, [-1]),
+        tf.reshape(before, [-1]),
+        tf.constant(has_previous),
+        tf.math.floormod(tf.range(height * width, dtype=tf.int32), tf.maximum(width, 1)),
+        tf.range(width, dtype=tf.int32) // tf.maximum(block, 1),
+        gate_range * block,
+        tf.fill([gates], tf.cast(height, tf.float64)),
+        tf.fill([gates], tf.cast(block, tf.float64)),
+        tf.constant(bins, tf.int32),
+        tf.constant(near_zero, tf.float64),
+    )
 
 
-def histogram_tensor(stats: tf.Tensor) -> tf.Tensor:
+def histogram_tensor(stats: np.ndarray) -> np.ndarray:
     """One gate's stats vector as TensorBoard's histogram layout: float64 ``[bins, 3]`` of
     (left edge, right edge, count), the same buckets, for TensorBoard's own histograms plugin.
 
-    Edges are ``hist_low + i * width`` with the last one exactly ``hist_high``, the arithmetic of
-    `metadata.histogram_edges`, so readers of either record see identical edges.
+    Computed on the host from the stats vector the device sent (`metadata.histogram_edges`, the
+    arithmetic every reader uses), so readers of either record see identical edges.
     """
-    stats = tf.convert_to_tensor(stats, tf.float64)
+    stats = np.asarray(stats, np.float64)
     bins = stats.shape[-1] - len(STAT_FIELDS)
-    low = stats[_HIST_LOW]
-    high = stats[_HIST_HIGH]
-    step = (high - low) / bins
-    edges = tf.concat(
-        [low + tf.range(bins, dtype=tf.float64) * step, tf.reshape(high, [1])], axis=0
-    )
-    return tf.stack([edges[:-1], edges[1:], stats[len(STAT_FIELDS) :]], axis=1)
+    edges = metadata.histogram_edges(stats[_HIST_LOW], stats[_HIST_HIGH], bins)
+    return np.stack([edges[:-1], edges[1:], stats[len(STAT_FIELDS) :]], axis=1)
 
 
 def _check_arguments(gates: int, bins: int, near_zero: float) -> tuple[int, int]:
@@ -130,133 +370,32 @@ def _check_arguments(gates: int, bins: int, near_zero: float) -> tuple[int, int]
     return int(gates), int(bins)
 
 
-def _gate_view(values: tf.Tensor, gates: int) -> tf.Tensor:
-    """`values` in its compute dtype, reshaped to ``[rows, gates, units]`` without a copy."""
-    values = tf.cast(values, compute_dtype(values.dtype))
+def _as_matrix(values: tf.Tensor, dtype: tf.DType, gates: int) -> tf.Tensor:
+    """`values` in `dtype` as ``[rows, last axis]`` (a scalar is 1 x 1)."""
+    values = tf.cast(values, dtype)
     if values.shape.rank == 0:
-        values = tf.reshape(values, [1, 1])
+        return tf.reshape(values, [1, 1])
     width = values.shape[-1]
-    if width is None:
-        return tf.reshape(values, [-1, gates, tf.shape(values)[-1] // gates])
-    if width % gates:
+    if width is not None and width % gates:
         raise ValueError(
             f"the last axis of values ({width}) is not divisible by gates={gates}; "
             "gates must split it into equal contiguous blocks"
         )
-    rows = values.shape[:-1].num_elements()
-    return tf.reshape(values, [-1 if rows is None else rows, gates, width // gates])
+    return tf.reshape(values, [-1, tf.shape(values)[-1] if width is None else width])
 
 
-def _previous_view(previous: tf.Tensor, values: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+def _previous_matrix(previous: tf.Tensor, values: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
     previous = tf.convert_to_tensor(previous)
     if not previous.shape.is_compatible_with(values.shape):
         raise ValueError(
             f"previous must have the shape of values {values.shape}, got {previous.shape}"
         )
-    return tf.cast(_gate_view(previous, x.shape[1]), x.dtype)
-
-
-def _summarize(
-    x: tf.Tensor,
-    before: tf.Tensor | None,
-    finite: tf.Tensor,
-    bins: int,
-    near_zero: float,
-) -> tf.Tensor:
-    """`gate_stats` of the ``[rows, gates, units]`` view `x`, whose finite entries are `finite`.
-
-    One straight-line graph, without a cheaper branch for all-finite tensors: the callback
-    traces this once per kernel, and a `tf.cond` doubled that tracing time for a few
-    milliseconds saved per logged step.
-
-    Big tensors stay in the compute dtype and are reduced over rows first (per unit, a fast
-    contiguous reduction); the ``[gates, units]`` partials are then summed in float64. Moments
-    are taken about a shift (each gate's first value, or 0 if that is not finite), so the
-    variance of a tight cluster far from zero, like a forget-gate bias near 1, does not cancel
-    away in float32.
-    """
-    gates = x.shape[1]
-    rows = tf.cast(tf.shape(x)[0], tf.float64)
-    units = tf.cast(tf.shape(x)[2], tf.float64)
-
-    def keep(tensor: tf.Tensor, fill: float) -> tf.Tensor:
-        return tf.where(finite, tensor, tf.cast(fill, x.dtype))
-
-    clean = keep(x, 0.0)
-    shift = tf.reduce_sum(clean[:1, :, :1], axis=[0, 2])
-    centered = keep(x - shift[:, None], 0.0)
-    magnitude = tf.abs(clean)
-    near_per_unit = _count_rows(magnitude <= tf.cast(near_zero, x.dtype))
-    finite_per_unit = _count_rows(finite)
-    nan_count = _per_gate(_count_rows(tf.math.is_nan(x)))
-
-    count = tf.fill([gates], rows * units)
-    finite_count = _per_gate(finite_per_unit)
-    some = finite_count > 0
-    nan = tf.fill([gates], tf.constant(float("nan"), tf.float64))
-    total = _per_gate(_sum_rows(centered))
-    offset = total / finite_count
-    squares = _per_gate(_sum_rows(tf.square(centered)))
-    shift = tf.cast(shift, tf.float64)
-    mean = shift + offset
-    variance = tf.maximum(squares / finite_count - tf.square(offset), 0.0)
-    minimum = tf.where(some, _gate_extreme(tf.reduce_min, keep(x, float("inf"))), nan)
-    maximum = tf.where(some, _gate_extreme(tf.reduce_max, keep(x, -float("inf"))), nan)
-    spread = tf.where(tf.equal(minimum, maximum), tf.zeros_like(mean), tf.sqrt(variance))
-    # Non-finite entries were zeroed, so they are in near_per_unit; take them out again.
-    near_count = _per_gate(near_per_unit) - (count - finite_count)
-    dead = tf.logical_and(near_per_unit >= rows, finite_per_unit > 0)
-    low, high = _histogram_range(minimum, maximum, some)
-
-    fields = {
-        "count": count,
-        "mean": mean,
-        "std": tf.where(some, spread, nan),
-        "min": minimum,
-        "max": maximum,
-        # sum x^2 = sum (x - shift)^2 + 2 shift sum (x - shift) + n shift^2, without a pass.
-        "l2_norm": tf.where(
-            some,
-            tf.sqrt(tf.maximum(squares + shift * (2.0 * total + finite_count * shift), 0.0)),
-            nan,
-        ),
-        "mean_abs": _per_gate(_sum_rows(magnitude)) / finite_count,
-        "near_zero_fraction": near_count / finite_count,
-        "units": tf.fill([gates], units),
-        "dead_units": _per_gate(tf.cast(dead, tf.float64)),
-        "nan_count": nan_count,
-        "inf_count": count - finite_count - nan_count,
-        "update_size": nan if before is None else _update_size(x, before, finite),
-        "hist_low": low,
-        "hist_high": high,
-    }
-    scalars = tf.stack([fields[name] for name in STAT_FIELDS], axis=1)
-    counts = _bucket_counts(x, finite, low, high, bins)
-    return tf.concat([scalars, counts], axis=1)
-
-
-def _sum_rows(tensor: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_sum(tensor, axis=0)
-
-
-def _count_rows(mask: tf.Tensor) -> tf.Tensor:
-    """Number of true rows per (gate, unit) of a ``[rows, gates, units]`` mask, float64.
-
-    Float rather than int32 reductions: TensorFlow runs int32 reductions on the host, which
-    would copy the whole mask off the GPU. Exact up to 2**24 rows.
-    """
-    return tf.cast(tf.reduce_sum(tf.cast(mask, tf.float32), axis=0), tf.float64)
-
-
-def _per_gate(per_unit: tf.Tensor) -> tf.Tensor:
-    """Sums ``[gates, units]`` partials to ``[gates]`` in float64."""
-    return tf.reduce_sum(tf.cast(per_unit, tf.float64), axis=1)
-
-
-def _gate_extreme(reduce: Callable[..., tf.Tensor], tensor: tf.Tensor) -> tf.Tensor:
-    """`reduce` (`tf.reduce_min` or `tf.reduce_max`) of each gate of a ``[rows, gates, units]``
-    tensor, float64; over rows first, like every other reduction here."""
-    return tf.cast(reduce(reduce(tensor, axis=0), axis=1), tf.float64)
+    matrix = tf.cast(previous, dtype)
+    return (
+        tf.reshape(matrix, [1, 1])
+        if matrix.shape.rank == 0
+        else tf.reshape(matrix, [-1, tf.shape(matrix)[-1]])
+    )
 
 
 def _histogram_range(
@@ -268,44 +407,22 @@ def _histogram_range(
     return tf.where(some, low, tf.zeros_like(low)), tf.where(some, high, tf.zeros_like(high))
 
 
-def _bucket_counts(
-    x: tf.Tensor, finite: tf.Tensor, low: tf.Tensor, high: tf.Tensor, bins: int
-) -> tf.Tensor:
-    """Per-gate bucket counts ``[gates, bins]`` of the finite values of ``[rows, gates, units]``.
+def _bucket_counts(x, finite, slice_of, low, high, bins, slices) -> tf.Tensor:
+    """Per-slice bucket counts ``[slices, bins]`` of the finite values of the flat vector `x`.
 
-    Each value gets a bucket id ``gate * bins + bucket``, and one `Bincount` counts all gates at
-    once (int32 ids and counts stay on the GPU and are deterministic). Non-finite values get the
-    id ``gates * bins``, which `Bincount` ignores. Finite values satisfy ``x >= low``, so the
-    position is never negative, and only the top needs clamping (``x == high`` is position
-    ``bins``). The width is clipped to the dtype's positive normal range, so that no position is
-    ever NaN (which would make an invalid id): a gate without finite values has width 0, and
-    ranges of subnormal or overflowing width exist.
+    Finite values satisfy ``x >= low``, so the position is never negative, and only the top
+    needs clamping (``x == high`` is position ``bins``). The width is clipped to the dtype's
+    positive normal range, so that no position is ever NaN (which would make an invalid id): a
+    slice without finite values has width 0, and ranges of subnormal or overflowing width exist.
     """
-    gates = x.shape[1]
-    limits = x.dtype.as_numpy_dtype
+    limits = np.finfo(x.dtype.as_numpy_dtype)
     width = tf.clip_by_value(
-        tf.cast((high - low) / bins, x.dtype), np.finfo(limits).tiny, np.finfo(limits).max
-    )[:, None]
-    low = tf.cast(low, x.dtype)[:, None]
-    first = tf.range(gates, dtype=x.dtype)[:, None] * bins
-    bucket = tf.minimum(tf.math.floordiv(x - low, width), bins - 1.0) + first
-    bucket = tf.where(finite, bucket, tf.cast(gates * bins, x.dtype))
-    counts = tf.raw_ops.Bincount(
-        arr=tf.reshape(tf.cast(bucket, tf.int32), [-1]),
-        size=gates * bins,
-        weights=tf.zeros([0], tf.int32),
+        tf.cast((high - low) / tf.cast(bins, tf.float64), x.dtype), limits.tiny, limits.max
     )
-    return tf.reshape(tf.cast(counts, tf.float64), [gates, bins])
-
-
-def _update_size(x: tf.Tensor, before: tf.Tensor, finite: tf.Tensor) -> tf.Tensor:
-    """Per-gate ``||x - before|| / ||before||`` over entries finite in both; NaN where
-    ``||before|| == 0``."""
-    both = tf.logical_and(finite, tf.math.is_finite(before))
-    zero = tf.constant(0, x.dtype)
-    change = tf.where(both, x - before, zero)
-    before = tf.where(both, before, zero)
-    change_norm = tf.sqrt(_per_gate(_sum_rows(tf.square(change))))
-    reference_norm = tf.sqrt(_per_gate(_sum_rows(tf.square(before))))
-    nan = tf.constant(float("nan"), tf.float64)
-    return tf.where(reference_norm > 0, change_norm / reference_norm, nan)
+    position = tf.math.floordiv(
+        x - tf.gather(tf.cast(low, x.dtype), slice_of), tf.gather(width, slice_of)
+    )
+    position = tf.where(finite, tf.minimum(position, tf.cast(bins - 1, x.dtype)), 0)
+    bucket = tf.where(finite, tf.cast(position, tf.int32) + slice_of * bins, slices * bins)
+    counts = tf.raw_ops.Bincount(arr=bucket, size=slices * bins, weights=tf.zeros([0], tf.int32))
+    return tf.reshape(tf.cast(counts, tf.float64), [slices, bins])
