@@ -340,8 +340,8 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         last = self._step_logger.last_gradients()
         if last is None or last[0] == self._last_gradient_snapshot_step:
             return
-        step, values = last
-        self._gate_logger.log_gradients(values, step, statistics=False, snapshot_values=True)
+        step, kernels = last
+        self._gate_logger.snapshot_gradient_kernels(kernels, step)
         self._last_gradient_snapshot_step = step
 
     def _probe_gradients(self) -> list[Any]:

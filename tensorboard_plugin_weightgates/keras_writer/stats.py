@@ -4,9 +4,10 @@ Every logged step computes the statistics of every gate slice of a model in one 
 compiled function, `packed_stats`, whatever the number of slices: the slices of one kind and
 compute dtype are laid end to end in one flat vector (`Segments` says where each lies), and every
 statistic is a segment reduction (`tf.math.unsorted_segment_sum`, ``_max``) over that vector, so
-the graph is the same few dozen ops for a model of 2 layers or 200. It is traced once per compute
-dtype per process (its shapes are all dynamic), and only a ``[slices, len(STAT_FIELDS) + bins]``
-float64 array crosses to the host. `gate_stats` is the same computation for one tensor.
+the graph is the same few dozen ops for a model of 2 layers or 200. Its shapes are all dynamic,
+so it is traced about once per compute dtype per process (`compiled_packed_stats`), and only a
+``[slices, len(STAT_FIELDS) + bins]`` float64 array crosses to the host. `gate_stats` is the
+same computation for one tensor.
 
 Precision: elementwise work is in float32 (float64 for float64 variables) because a float64 copy
 of a large kernel costs more than all the statistics together. Values are first reduced per unit
@@ -32,6 +33,7 @@ import tensorflow as tf
 
 from tensorboard_plugin_weightgates.format import metadata
 from tensorboard_plugin_weightgates.format.metadata import STAT_FIELDS
+from tensorboard_plugin_weightgates.keras_writer import compat
 
 _HIST_LOW = STAT_FIELDS.index("hist_low")
 _HIST_HIGH = STAT_FIELDS.index("hist_high")
@@ -256,7 +258,10 @@ _COMPILED: dict[tf.DType, tf.types.experimental.GenericFunction] = {}
 
 def compiled_packed_stats(dtype: tf.DType):
     """`packed_stats` compiled for flat vectors of compute dtype `dtype`: every shape is dynamic,
-    so it is traced once per dtype and process, for every model, kind and writer."""
+    so it is traced once per dtype and process for every model, kind and writer (once more
+    where it is first called from a training step: TensorFlow traces again for the
+    cross-replica context of an optimizer's update). Never inlined, so that its graph is also
+    optimized once, not again in each logging function that calls it."""
     dtype = tf.as_dtype(dtype)
     if dtype not in _COMPILED:
         vector = tf.TensorSpec([None], dtype)
@@ -274,7 +279,7 @@ def compiled_packed_stats(dtype: tf.DType):
             tf.TensorSpec([], tf.int32),
             tf.TensorSpec([], tf.float64),
         ]
-        _COMPILED[dtype] = tf.function(packed_stats, input_signature=signature, autograph=False)
+        _COMPILED[dtype] = compat.uninlined_function(packed_stats, signature)
     return _COMPILED[dtype]
 
 

@@ -146,6 +146,13 @@ class Packing:
             self._near_zero,
         )
 
+    def kernels(self, flat: np.ndarray) -> list[np.ndarray]:
+        """A flat vector of these kernels, copied to the host, cut back into one
+        ``[rows, last axis]`` matrix per group."""
+        shapes = [_matrix_shape(g) for g in self.groups]
+        ends = np.cumsum([rows * width for rows, width in shapes])
+        return [part.reshape(shape) for part, shape in zip(np.split(flat, ends[:-1]), shapes)]
+
     def slice_mask(self, present: Sequence[bool]) -> np.ndarray:
         """Which rows to write, from one flag per position (a gradient present or not)."""
         return np.concatenate(
@@ -226,7 +233,10 @@ class GateLogger:
                 False, trainable=False, name="weightgates_has_previous"
             )
         self._weights_fn = tf.function(self.weight_stats, autograph=False)
-        self._gradients_fn = tf.function(self.gradient_stats, autograph=False)
+        self._gradients_fn = tf.function(
+            lambda gradients: self.gradient_stats(self.flat_gradients(gradients)),
+            autograph=False,
+        )
 
     @property
     def model(self) -> Any:
@@ -247,8 +257,9 @@ class GateLogger:
         if statistics:
             self.write_stats("weights", step, [a.numpy() for a in self._weights_fn()])
         if snapshot_values:
+            wholes = [(g, _to_numpy(g.variable)) for g in self.groups]
             self._write_snapshots(
-                "weights", step, [(g, _to_numpy(g.variable)) for g in self.groups]
+                "weights", step, [(s, s.select(a)) for g, a in wholes for s in g.slices]
             )
 
     def log_gradients(
@@ -271,11 +282,24 @@ class GateLogger:
             arrays = [a.numpy() for a in self._gradients_fn(gradients)]
             self.write_stats("gradients", step, arrays, present)
         if snapshot_values:
+            arrays = [(groups[i], np.asarray(g)) for i, g in enumerate(gradients) if g is not None]
             self._write_snapshots(
-                "gradients",
-                step,
-                [(groups[i], np.asarray(g)) for i, g in enumerate(gradients) if g is not None],
+                "gradients", step, [(s, s.select(a)) for g, a in arrays for s in g.slices]
             )
+
+    def snapshot_gradient_kernels(self, kernels: Sequence[np.ndarray | None], step: int) -> None:
+        """Writes gradient snapshots from kernel matrices (aligned with `trainable_groups`,
+        None where there is none), as `Packing.kernels` cuts them: a gate is a block of
+        columns, as `gates.GateSlice.select_kernel` lays the gates side by side."""
+        pairs = []
+        for group, kernel in zip(self.trainable_groups, kernels):
+            if kernel is None:
+                continue
+            width = kernel.shape[1] // len(group.slices)
+            for g, info in enumerate(group.slices):
+                columns = kernel[:, g * width : (g + 1) * width]
+                pairs.append((info, columns.reshape(info.shape)))
+        self._write_snapshots("gradients", step, pairs)
 
     def gradient_pairs(self, grads_and_vars: Iterable[tuple[Any, Any]]) -> list[Any]:
         """Aligns (gradient, variable) pairs from any training loop with `trainable_groups`."""
@@ -298,15 +322,16 @@ class GateLogger:
         self._has_previous.assign(True)
         return results
 
-    def gradient_stats(self, gradients: Sequence[Any]) -> list[tf.Tensor]:
-        """The statistics of whole-variable `gradients` (aligned with `trainable_groups`, None
-        where there is none: its rows are statistics of zeros, which `write_stats` leaves out),
-        one array per packing of `gradient_packings`. Builds ops in the current graph."""
-        results = []
-        for packing in self.gradient_packings:
-            values = packing.flat(gradients)
-            results.append(packing.stats(values, values, False))
-        return results
+    def flat_gradients(self, gradients: Sequence[Any]) -> list[tf.Tensor]:
+        """Whole-variable `gradients` (aligned with `trainable_groups`, None where there is
+        none: it reads as zeros) as one flat vector per packing of `gradient_packings`."""
+        return [packing.flat(gradients) for packing in self.gradient_packings]
+
+    def gradient_stats(self, flats: Sequence[tf.Tensor]) -> list[tf.Tensor]:
+        """The statistics of gradients given as `flat_gradients` lays them out, one array per
+        packing (the rows of absent gradients, statistics of zeros, are for `write_stats` to
+        leave out). Builds ops in the current graph."""
+        return [p.stats(v, v, False) for p, v in zip(self.gradient_packings, flats)]
 
     def write_stats(
         self,
@@ -363,26 +388,23 @@ class GateLogger:
             info, kind, bins=self.options.histogram_bins, near_zero=self.options.threshold(kind)
         )
 
-    def _write_snapshots(self, kind: str, step: int, arrays) -> None:
-        """Writes each gate of (group, whole-variable array) pairs, block-reduced."""
+    def _write_snapshots(self, kind: str, step: int, pairs) -> None:
+        """Writes (slice, its values) pairs, block-reduced."""
         max_cells = self.options.snapshot_max_cells
         with self.writer.as_default(), tf.summary.record_if(True):
-            for group, array in arrays:
-                for info in group.slices:
-                    tag = metadata.snapshot_tag(info, kind)
-                    description = None
-                    if tag not in self._described:
-                        self._described.add(tag)
-                        block = snapshot.snapshot_block(info.shape, max_cells)
-                        description = metadata.create_snapshot_metadata(
-                            info, kind, max_cells, block
-                        )
-                    tf.summary.write(
-                        tag,
-                        snapshot.reduce_snapshot(info.select(array), max_cells),
-                        step=step,
-                        metadata=description,
-                    )
+            for info, values in pairs:
+                tag = metadata.snapshot_tag(info, kind)
+                description = None
+                if tag not in self._described:
+                    self._described.add(tag)
+                    block = snapshot.snapshot_block(info.shape, max_cells)
+                    description = metadata.create_snapshot_metadata(info, kind, max_cells, block)
+                tf.summary.write(
+                    tag,
+                    snapshot.reduce_snapshot(values, max_cells),
+                    step=step,
+                    metadata=description,
+                )
 
 
 def _to_numpy(variable: Any) -> np.ndarray:

@@ -126,9 +126,6 @@ class TrainStepLogger:
         self._taken = 0
         groups = logger.trainable_groups
         self._keys = [compat.variable_key(g.variable) for g in groups]
-        unique = list(dict.fromkeys(self._keys))
-        self._slot = [unique.index(key) for key in self._keys]
-        variables = {key: g.variable for key, g in zip(self._keys, groups)}
         width = len(metadata.STAT_FIELDS) + logger.options.histogram_bins
 
         def buffers(packings) -> list[tf.Variable]:
@@ -167,17 +164,17 @@ class TrainStepLogger:
             self._values = (
                 [
                     tf.Variable(
-                        tf.zeros(variables[key].shape, tf.as_dtype(variables[key].dtype)),
+                        tf.zeros([p.segments.size], p.dtype),
                         trainable=False,
-                        name="weightgates_gradient",
+                        name="weightgates_gradients",
                     )
-                    for key in unique
+                    for p in logger.gradient_packings
                 ]
                 if keep_values
                 else None
             )
             self._value_steps = tf.Variable(
-                tf.fill([len(unique)], tf.constant(-1, tf.int64)),
+                tf.fill([len(groups)], tf.constant(-1, tf.int64)),
                 trainable=False,
                 name="weightgates_gradient_steps",
             )
@@ -188,17 +185,19 @@ class TrainStepLogger:
         self._expected_step.assign(step)
 
     def last_gradients(self) -> tuple[int, list[np.ndarray | None]] | None:
-        """The last logged step and its gradients, aligned with the logger's
-        `trainable_groups` (None for a variable without a gradient at that step); None before
-        the first logged step or without `keep_values`. Copies the gradients to the host."""
+        """The last logged step and its gradients as kernel matrices (`Packing.kernels`),
+        aligned with the logger's `trainable_groups` (None for a kernel without a gradient at
+        that step); None before the first logged step or without `keep_values`. Copies the
+        gradients to the host."""
         step = int(self._gradient_step.numpy())
         if step < 0 or self._values is None:
             return None
         current = self._value_steps.numpy() == step
-        values: list[np.ndarray | None] = [
-            v.numpy() if fresh else None for v, fresh in zip(self._values, current)
-        ]
-        return step, [values[slot] for slot in self._slot]
+        kernels: list[np.ndarray | None] = [None] * len(current)
+        for packing, flat in zip(self.logger.gradient_packings, self._values):
+            for position, kernel in zip(packing.positions, packing.kernels(flat.numpy())):
+                kernels[position] = kernel if current[position] else None
+        return step, kernels
 
     def take(self) -> list[LoggedStep]:
         """The steps logged by the training step since the last call, oldest first: one scalar
@@ -269,7 +268,8 @@ class TrainStepLogger:
         def put(buffer: tf.Variable, value: Any) -> None:
             buffer.assign(tf.tensor_scatter_nd_update(buffer, slot, value[None]))
 
-        for buffer, value in zip(self._gradient_stats, self.logger.gradient_stats(gradients)):
+        flats = self.logger.flat_gradients(gradients)
+        for buffer, value in zip(self._gradient_stats, self.logger.gradient_stats(flats)):
             put(buffer, value)
         if self.log_weights:
             for buffer, value in zip(self._weight_stats, self.logger.weight_stats()):
@@ -281,12 +281,9 @@ class TrainStepLogger:
         if any(present):
             self._gradient_step.assign(step)
             if self._values is not None:
-                indices = [i for i, fresh in enumerate(present) if fresh]
-                for i in indices:
-                    self._values[self._slot[i]].assign(gradients[i])
-                fresh = np.zeros(len(self._values), dtype=bool)
-                fresh[[self._slot[i] for i in indices]] = True
-                self._value_steps.assign(tf.where(fresh, step, self._value_steps))
+                for variable, flat in zip(self._values, flats):
+                    variable.assign(flat)
+                self._value_steps.assign(tf.where(present, step, self._value_steps))
 
 
 @dataclasses.dataclass(frozen=True)
