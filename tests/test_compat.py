@@ -227,3 +227,19 @@ def test_a_layers_call_can_be_intercepted_from_any_model():
     )
     assert "call" not in vars(lstm) and "call" not in vars(bidirectional)
     np.testing.assert_allclose(traced, model(x), rtol=1e-6)
+
+
+def test_local_variables_stay_local_inside_a_strategy_scope():
+    """Logging variables are the chief's own: tf-keras runs callbacks inside the strategy's
+    scope, where `tf.Variable` makes a mirrored variable."""
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        mirrored = tf.Variable(1.0)
+        local = compat.local_variable(np.zeros(3, np.float32), "weightgates_test")
+    assert isinstance(mirrored, tf.distribute.DistributedValues)
+    assert not isinstance(local, tf.distribute.DistributedValues), moved(
+        "resource_variable_ops.ResourceVariable",
+        "logging variables are mirrored across workers and replicas again",
+    )
+    assert not local.trainable
+    np.testing.assert_array_equal(local.numpy(), np.zeros(3))

@@ -173,6 +173,23 @@ def accept_tensor_logs(callback: Any) -> None:
     callback._supports_tf_logs = True
 
 
+def local_variable(initial_value: Any, name: str) -> tf.Variable:
+    """A non-trainable variable of this process only, even inside a distribution strategy's
+    scope (tf-keras runs callbacks inside it). A mirrored logging variable would be initialised,
+    under ``MultiWorkerMirroredStrategy``, by a collective that every worker must join, while
+    only the chief logs; and it would be copied to every replica for nothing.
+
+    Builds TensorFlow's ``ResourceVariable`` directly, which skips the variable creators a
+    strategy installs (``tf.Variable`` goes through them); where that class has moved, falls
+    back to ``tf.Variable``.
+    """
+    try:
+        from tensorflow.python.ops import resource_variable_ops
+    except ImportError:
+        return tf.Variable(initial_value, trainable=False, name=name)
+    return resource_variable_ops.ResourceVariable(initial_value, trainable=False, name=name)
+
+
 def uninlined_function(body: Callable, input_signature: Any = None) -> Any:
     """`body` as a `tf.function` (of `input_signature`, if given) that stays one call op in the
     graphs that call it (`NOINLINE_ATTRIBUTE`, an attribute `tf.function` passes to the function

@@ -17,8 +17,9 @@ first write of each tag by this logger, and left off later writes to keep record
 from __future__ import annotations
 
 import dataclasses
+import functools
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from tensorboard.compat.proto import summary_pb2, types_pb2
 
 from tensorboard_plugin_weightgates.format import metadata, snapshot
 from tensorboard_plugin_weightgates.format.options import LogOptions
-from tensorboard_plugin_weightgates.keras_writer import gates, stats
+from tensorboard_plugin_weightgates.keras_writer import compat, gates, stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,9 +109,7 @@ class Packing:
         segments = self.segments
         with tf.init_scope():
             # The one table as long as the values: a variable, so it stays on their device.
-            self._unit_ids = tf.Variable(
-                segments.unit_ids, trainable=False, name="weightgates_unit_ids"
-            )
+            self._unit_ids = compat.local_variable(segments.unit_ids, "weightgates_unit_ids")
             self._tables = tuple(
                 tf.constant(table)
                 for table in (
@@ -219,19 +218,13 @@ class GateLogger:
         self.weight_packings = _packings("weights", self.groups, self.options)
         self.gradient_packings = _packings("gradients", self.trainable_groups, self.options)
         self._described: set = set()
-        self._templates: dict[tuple[str, int], summary_pb2.Summary.Value] = {}
+        self._prefixes: dict[str, bytes] = {}
         with tf.init_scope():
             self._previous = [
-                tf.Variable(
-                    tf.zeros([p.segments.size], p.dtype),
-                    trainable=False,
-                    name="weightgates_previous",
-                )
+                compat.local_variable(tf.zeros([p.segments.size], p.dtype), "weightgates_previous")
                 for p in self.weight_packings
             ]
-            self._has_previous = tf.Variable(
-                False, trainable=False, name="weightgates_has_previous"
-            )
+            self._has_previous = compat.local_variable(False, "weightgates_has_previous")
         self._weights_fn = tf.function(self.weight_stats, autograph=False)
         self._gradients_fn = tf.function(
             lambda gradients: self.gradient_stats(self.flat_gradients(gradients)),
@@ -344,44 +337,60 @@ class GateLogger:
         at `step`: one stats record per slice (and a histogram, with `write_histograms`), all in
         one event. `present` (gradients): one flag per trainable group, whose rows to write."""
         packings = self.weight_packings if kind == "weights" else self.gradient_packings
-        summary = summary_pb2.Summary()
+        records = []
         for packing, array in zip(packings, arrays):
             mask = None if present is None else packing.slice_mask(present)
             for row, info in enumerate(packing.slices):
                 if mask is not None and not mask[row]:
                     continue
-                self._add_value(summary, packing.stats_tags[row], array[row], info, kind, False)
-                if self.options.write_histograms:
-                    self._add_value(
-                        summary,
-                        packing.histogram_tags[row],
-                        stats.histogram_tensor(array[row]),
-                        info,
-                        kind,
-                        True,
+                records.append(
+                    self._record(
+                        packing.stats_tags[row],
+                        array[row],
+                        functools.partial(self._stats_metadata, info, kind),
                     )
-        if summary.value:
+                )
+                if self.options.write_histograms:
+                    records.append(
+                        self._record(
+                            packing.histogram_tags[row],
+                            stats.histogram_tensor(array[row]),
+                            functools.partial(metadata.create_histogram_metadata, info, kind),
+                        )
+                    )
+        if records:
             # record_if(True): a surrounding `keras.callbacks.TensorBoard` sets a record_if of
             # its own for the whole of `fit`, which must not thin ours.
             with self.writer.as_default(), tf.summary.record_if(True):
-                tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)
+                tf.summary.experimental.write_raw_pb(b"".join(records), step=step)
 
-    def _add_value(self, summary, tag: str, values: np.ndarray, info, kind: str, histogram: bool):
-        """Adds one record: `values` (float64) as the tensor a `tf.summary.write` of them
-        would store, with the tag's metadata on its first write."""
+    def _record(
+        self, tag: str, values: np.ndarray, describe: Callable[[], summary_pb2.SummaryMetadata]
+    ) -> bytes:
+        """One record as a serialized `Summary` of one value: `values` (float64) as the tensor a
+        `tf.summary.write` of them would store, with the tag's metadata (`describe()`) on its
+        first write.
+        Serialized Summaries concatenate into one Summary holding all their values.
+
+        After the first write a tag's record differs from the last one only in its tensor's
+        bytes, which protobuf serializes last (fields go in number order: the value's tensor
+        after its tag, the tensor's content after its dtype and shape): the bytes before them
+        are kept per tag, so that encoding a step is a join, not a protobuf message per slice.
+        """
+        content = np.ascontiguousarray(values, "<f8").tobytes()
+        if tag in self._prefixes:
+            return self._prefixes[tag] + content
+        summary = summary_pb2.Summary()
         value = summary.value.add(tag=tag)
-        if tag not in self._described:
-            self._described.add(tag)
-            value.metadata.CopyFrom(
-                metadata.create_histogram_metadata(info, kind)
-                if histogram
-                else self._stats_metadata(info, kind)
-            )
         tensor = value.tensor
         tensor.dtype = types_pb2.DT_DOUBLE
         for size in values.shape:
             tensor.tensor_shape.dim.add(size=size)
-        tensor.tensor_content = np.ascontiguousarray(values, "<f8").tobytes()
+        tensor.tensor_content = bytes(len(content))
+        self._prefixes[tag] = summary.SerializeToString()[: -len(content) or None]
+        tensor.tensor_content = content
+        value.metadata.CopyFrom(describe())
+        return summary.SerializeToString()
 
     def _stats_metadata(self, info, kind):
         return metadata.create_stats_metadata(

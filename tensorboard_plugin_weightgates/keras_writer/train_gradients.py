@@ -130,53 +130,44 @@ class TrainStepLogger:
 
         def buffers(packings) -> list[tf.Variable]:
             return [
-                tf.Variable(
+                compat.local_variable(
                     tf.zeros([self.slots, p.segments.slices, width], tf.float64),
-                    trainable=False,
-                    name="weightgates_stats",
+                    "weightgates_stats",
                 )
                 for p in packings
             ]
 
         with tf.init_scope():
-            self._count = tf.Variable(
-                tf.constant(0, tf.int64), trainable=False, name="weightgates_log_count"
+            self._count = compat.local_variable(tf.constant(0, tf.int64), "weightgates_log_count")
+            self._sequence = compat.local_variable(
+                tf.zeros([self.slots], tf.int64), "weightgates_sequence"
             )
-            self._sequence = tf.Variable(
-                tf.zeros([self.slots], tf.int64), trainable=False, name="weightgates_sequence"
+            self._steps = compat.local_variable(
+                tf.zeros([self.slots], tf.int64), "weightgates_steps"
             )
-            self._steps = tf.Variable(
-                tf.zeros([self.slots], tf.int64), trainable=False, name="weightgates_steps"
-            )
-            self._present = tf.Variable(
-                tf.zeros([self.slots, len(groups)], tf.bool),
-                trainable=False,
-                name="weightgates_present",
+            self._present = compat.local_variable(
+                tf.zeros([self.slots, len(groups)], tf.bool), "weightgates_present"
             )
             self._gradient_stats = buffers(logger.gradient_packings)
             self._weight_stats = buffers(logger.weight_packings) if log_weights else []
-            self._gradient_step = tf.Variable(
-                tf.constant(-1, tf.int64), trainable=False, name="weightgates_gradient_step"
+            self._gradient_step = compat.local_variable(
+                tf.constant(-1, tf.int64), "weightgates_gradient_step"
             )
-            self._expected_step = tf.Variable(
-                tf.constant(-1, tf.int64), trainable=False, name="weightgates_expected_step"
+            self._expected_step = compat.local_variable(
+                tf.constant(-1, tf.int64), "weightgates_expected_step"
             )
             self._values = (
                 [
-                    tf.Variable(
-                        tf.zeros([p.segments.size], p.dtype),
-                        trainable=False,
-                        name="weightgates_gradients",
+                    compat.local_variable(
+                        tf.zeros([p.segments.size], p.dtype), "weightgates_gradients"
                     )
                     for p in logger.gradient_packings
                 ]
                 if keep_values
                 else None
             )
-            self._value_steps = tf.Variable(
-                tf.fill([len(groups)], tf.constant(-1, tf.int64)),
-                trainable=False,
-                name="weightgates_gradient_steps",
+            self._value_steps = compat.local_variable(
+                tf.fill([len(groups)], tf.constant(-1, tf.int64)), "weightgates_gradient_steps"
             )
 
     def expect_step(self, step: int) -> None:
