@@ -1,13 +1,14 @@
 """Per-gate statistics and histogram buckets, computed with TensorFlow ops where the weights live.
 
 Every logged step computes the statistics of every gate slice of a model in one call of one
-compiled function, `packed_stats`, whatever the number of slices: the slices of one kind and
-compute dtype are laid end to end in one flat vector (`Segments` says where each lies), and every
-statistic is a segment reduction (`tf.math.unsorted_segment_sum`, ``_max``) over that vector, so
-the graph is the same few dozen ops for a model of 2 layers or 200. Its shapes are all dynamic,
-so it is traced about once per compute dtype per process (`compiled_packed_stats`), and only a
-``[slices, len(STAT_FIELDS) + bins]`` float64 array crosses to the host. `gate_stats` is the
-same computation for one tensor.
+compiled function, `packed_stats`, whatever the number of slices: the kernels of one kind and
+compute dtype are laid end to end in one flat vector, kernels of the same width stacked into one
+matrix (`Segments` says where each slice lies), and a loop over those matrices (one iteration
+per distinct width) reduces columns per kernel with sorted segment reductions, then units per
+slice; so the graph is the same few dozen ops for a model of 2 layers or 200. Its shapes are all
+dynamic, so it is traced about once per compute dtype per process (`compiled_packed_stats`), and
+only a ``[slices, len(STAT_FIELDS) + bins]`` float64 array crosses to the host. `gate_stats` is
+the same computation for one tensor.
 
 Precision: elementwise work is in float32 (float64 for float64 variables) because a float64 copy
 of a large kernel costs more than all the statistics together. Values are first reduced per unit
@@ -60,23 +61,33 @@ class Segments:
     """Where the gate slices of several kernels lie in one flat vector, built once per model.
 
     Each kernel is seen as a ``[rows, gates * units]`` matrix (its last axis holds the gates as
-    equal contiguous blocks, Keras' storage order) and flattened row by row; the kernels follow
-    one another. A *unit* is one column of one gate: the `rows` values of one output unit.
+    equal contiguous blocks, Keras' storage order). Kernels of the same width are stacked row
+    on row into one matrix per width, a *block*; the blocks follow one another in the flat
+    vector, each row-major. A *unit* is one column of one kernel: the `rows` values of one output
+    unit of one gate. Statistics reduce each block's columns per kernel (fast dense reductions
+    over rows), then units per slice.
 
     Attributes:
-      unit_ids: int32 ``[values]``, the unit of each value of the flat vector (kernel ``k``'s
-        columns are units ``first_unit[k] .. first_unit[k] + width - 1``).
-      unit_slice: int32 ``[units]``, the slice (row of the result) each unit belongs to.
-      first_index: int32 ``[slices]``, the position of each slice's first value (row 0, its
-        first unit), the shift of its moments.
-      rows: float64 ``[slices]``, rows per slice; units: float64 ``[slices]``, units per slice.
+      order: the kernels' positions (in the order given) in the flat vector.
+      blocks: int32 ``[blocks, 6]``: per block its offset in the flat vector, rows, width,
+        number of kernels, first kernel and first row (into `row_kernel`).
+      row_kernel: int32 ``[rows of all blocks]``: each row's kernel within its block.
+      kernel_first_row: int32 ``[kernels]``: each kernel's first row within its block.
+      unit_slice: int32 ``[units]``: the slice (row of the result, in the order the kernels were
+        given) of each unit; units go block by block, kernel by kernel, column by column.
+      unit_rows: float64 ``[units]``: rows per unit.
+      slice_first_unit: int32 ``[slices]``: each slice's first unit, whose first value is the
+        shift of the slice's moments; slice_units: float64 ``[slices]``, units per slice.
     """
 
-    unit_ids: np.ndarray
+    order: tuple[int, ...]
+    blocks: np.ndarray
+    row_kernel: np.ndarray
+    kernel_first_row: np.ndarray
     unit_slice: np.ndarray
-    first_index: np.ndarray
-    rows: np.ndarray
-    units: np.ndarray
+    unit_rows: np.ndarray
+    slice_first_unit: np.ndarray
+    slice_units: np.ndarray
 
     @classmethod
     def of_kernels(cls, kernels: Sequence[tuple[int, int, int]]) -> Segments:
@@ -85,59 +96,96 @@ class Segments:
         Raises:
           ValueError: for a width that `gates` does not divide into equal blocks.
         """
-        unit_ids: list[np.ndarray] = []
-        unit_slice: list[np.ndarray] = []
-        first_index: list[int] = []
-        rows: list[int] = []
-        units: list[int] = []
-        offset = unit_base = slice_base = 0
-        for height, width, gates in kernels:
+        first_slice = np.cumsum([0] + [gates for _, _, gates in kernels])
+        by_width: dict[int, list[int]] = {}
+        for k, (_, width, gates) in enumerate(kernels):
             if width % gates:
                 raise ValueError(
                     f"a kernel's last axis ({width}) is not divisible by {gates} gates"
                 )
-            block = width // gates
-            unit_ids.append(
-                np.tile(np.arange(unit_base, unit_base + width, dtype=np.int32), height)
-            )
-            unit_slice.append(slice_base + np.arange(width, dtype=np.int32) // max(block, 1))
-            first_index.extend(offset + g * block for g in range(gates))
-            rows.extend([height] * gates)
-            units.extend([block] * gates)
-            offset += height * width
-            unit_base += width
-            slice_base += gates
+            by_width.setdefault(width, []).append(k)
+        order = [k for members in by_width.values() for k in members]
+        blocks, row_kernel, kernel_first_row = [], [], []
+        unit_slice, unit_rows = [], []
+        slice_first_unit = np.zeros(first_slice[-1], np.int32)
+        slice_units = np.zeros(first_slice[-1], np.float64)
+        offset = first_row = first_kernel = unit = 0
+        for width, members in by_width.items():
+            rows_here = 0
+            for local, k in enumerate(members):
+                height, _, gates = kernels[k]
+                block = width // gates
+                kernel_first_row.append(rows_here)
+                row_kernel.append(np.full(height, local, np.int32))
+                slices = first_slice[k] + np.arange(gates)
+                unit_slice.append(np.repeat(slices, block))
+                unit_rows.append(np.full(width, height, np.float64))
+                slice_first_unit[slices] = unit + np.arange(gates) * block
+                slice_units[slices] = block
+                rows_here += height
+                unit += width
+            blocks.append([offset, rows_here, width, len(members), first_kernel, first_row])
+            offset += rows_here * width
+            first_row += rows_here
+            first_kernel += len(members)
+
+        def joined(parts, dtype):
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
         return cls(
-            unit_ids=np.concatenate(unit_ids or [np.zeros(0, np.int32)]).astype(np.int32),
-            unit_slice=np.concatenate(unit_slice or [np.zeros(0, np.int32)]).astype(np.int32),
-            first_index=np.asarray(first_index, np.int32),
-            rows=np.asarray(rows, np.float64),
-            units=np.asarray(units, np.float64),
+            order=tuple(order),
+            blocks=np.asarray(blocks, np.int32).reshape(-1, 6),
+            row_kernel=joined(row_kernel, np.int32),
+            kernel_first_row=np.asarray(kernel_first_row, np.int32),
+            unit_slice=joined(unit_slice, np.int32),
+            unit_rows=joined(unit_rows, np.float64),
+            slice_first_unit=slice_first_unit,
+            slice_units=slice_units,
         )
 
     @property
     def size(self) -> int:
         """Number of values in the flat vector."""
-        return int(self.unit_ids.size)
+        return int(np.sum(self.blocks[:, 1].astype(np.int64) * self.blocks[:, 2]))
 
     @property
     def slices(self) -> int:
-        return int(self.first_index.size)
+        return int(self.slice_units.size)
+
+    def tables(self) -> tuple[np.ndarray, ...]:
+        """The arguments of `packed_stats` after the values, in order."""
+        return (
+            self.blocks,
+            self.row_kernel,
+            self.kernel_first_row,
+            self.unit_slice,
+            self.unit_rows,
+            self.slice_first_unit,
+            self.slice_units,
+        )
+
+
+_UNIT_COLUMNS = 11
+"""Per-unit partials of `_block_partials`: finite, near-zero and NaN counts, shift, sums of
+(x - shift), (x - shift)^2 and |x|, max, -min, and the sums of squared change and of squared
+previous values (update size)."""
 
 
 def packed_stats(
     values: tf.Tensor,
     previous: tf.Tensor,
     has_previous: tf.Tensor,
-    unit_ids: tf.Tensor,
+    blocks: tf.Tensor,
+    row_kernel: tf.Tensor,
+    kernel_first_row: tf.Tensor,
     unit_slice: tf.Tensor,
-    first_index: tf.Tensor,
-    rows: tf.Tensor,
-    units: tf.Tensor,
+    unit_rows: tf.Tensor,
+    slice_first_unit: tf.Tensor,
+    slice_units: tf.Tensor,
     bins: tf.Tensor,
     near_zero: tf.Tensor,
 ) -> tf.Tensor:
-    """`gate_stats` of every slice of a flat vector laid out by `Segments` (its fields are the
+    """`gate_stats` of every slice of a flat vector laid out by `Segments` (its tables are the
     arguments of the same names), in one compiled call (`compiled_packed_stats`).
 
     Args:
@@ -150,106 +198,189 @@ def packed_stats(
     Returns:
       float64 ``[slices, len(STAT_FIELDS) + bins]``, one `gate_stats` row per slice.
 
-    One pass builds per-value columns that a single segment sum reduces per unit (in the compute
-    dtype: `rows` values each), then per slice in float64; extremes likewise with one segment
-    max. Moments are taken about a shift (each slice's first value, or 0 if that is not finite),
-    so the variance of a tight cluster far from zero, like a forget-gate bias near 1, does not
-    cancel away in float32. Bucket ids are ``slice * bins + bucket``, counted by one `Bincount`
-    (int32 ids and counts stay on the GPU and are deterministic); non-finite values get the id
-    ``slices * bins``, which `Bincount` ignores.
+    Two loops over the blocks (one iteration per distinct kernel width, whatever the number of
+    kernels): the first reduces each block's columns per kernel to per-unit partials in the
+    compute dtype (`rows` values each), which are combined per slice in float64; the second
+    counts histogram buckets with the slices' ranges, ids ``slice * bins + bucket``, one
+    `Bincount` per block (int32 ids and counts stay on the GPU and are deterministic).
+    Moments are taken about a shift (each unit's first value, or 0 if not finite, moved to its
+    slice's first unit's in float64), so the variance of a tight cluster far from zero, like a
+    forget-gate bias near 1, does not cancel away in float32.
     """
-    x = values
-    dtype = x.dtype
-    slices = tf.shape(first_index)[0]
-    unit_count = tf.shape(unit_slice)[0]
-    size = tf.size(x)
-    zero = tf.zeros([], dtype)
-    nan = tf.fill([slices], tf.constant(float("nan"), tf.float64))
-    finite = tf.math.is_finite(x)
-    slice_of = tf.gather(unit_slice, unit_ids)
+    dtype = values.dtype
+    count_blocks = tf.shape(blocks)[0]
+    slices = tf.shape(slice_units)[0]
+    nan = tf.constant(float("nan"), tf.float64)
 
-    def per_slice(columns: tf.Tensor) -> tf.Tensor:
-        """Sums of ``[values, k]`` columns per unit (compute dtype), then per slice (float64)."""
-        per_unit = tf.cast(tf.math.unsorted_segment_sum(columns, unit_ids, unit_count), tf.float64)
-        return per_unit, tf.math.unsorted_segment_sum(per_unit, unit_slice, slices)
+    def block_values(vector: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+        offset, rows, width = blocks[b, 0], blocks[b, 1], blocks[b, 2]
+        return tf.reshape(tf.slice(vector, [offset], [rows * width]), [rows, width])
 
-    firsts = tf.cond(
-        size > 0,
-        lambda: tf.gather(x, tf.minimum(first_index, size - 1)),
-        lambda: tf.zeros(tf.shape(first_index), dtype),
-    )
-    shift = tf.where(tf.math.is_finite(firsts), firsts, zero)
-    clean = tf.where(finite, x, zero)
-    centered = tf.where(finite, x - tf.gather(shift, slice_of), zero)
-    magnitude = tf.abs(clean)
-    columns = tf.stack(
-        [
-            tf.cast(finite, dtype),
+    def block_rows(b: tf.Tensor) -> tf.Tensor:
+        return tf.slice(row_kernel, [blocks[b, 5]], [blocks[b, 1]])
+
+    def partials(b, written):
+        x = block_values(values, b)
+        kernels, rows = blocks[b, 3], blocks[b, 1]
+        ids = block_rows(b)
+        finite = tf.math.is_finite(x)
+        zero = tf.zeros([], dtype)
+        starts = tf.slice(kernel_first_row, [blocks[b, 4]], [kernels])
+        firsts = tf.cond(
+            rows > 0,
+            lambda: tf.gather(x, tf.minimum(starts, rows - 1)),
+            lambda: tf.zeros([kernels, tf.shape(x)[1]], dtype),
+        )
+        shift = tf.where(tf.math.is_finite(firsts), firsts, zero)
+        clean = tf.where(finite, x, zero)
+        centered = tf.where(finite, x - tf.gather(shift, ids), zero)
+        magnitude = tf.abs(clean)
+
+        def per_unit(tensor, reduce=tf.math.segment_sum):
+            """Per kernel and column, flattened: sorted segment reductions over the rows (a
+            kernel's rows are contiguous), padded for trailing kernels without rows."""
+            reduced = reduce(tensor, ids)
+            reduced = tf.pad(reduced, [[0, kernels - tf.shape(reduced)[0]], [0, 0]])
+            return tf.reshape(tf.cast(reduced, tf.float64), [-1])
+
+        low = tf.constant(-float("inf"), dtype)
+        columns = [
+            per_unit(tf.cast(finite, dtype)),
             # Non-finite entries were zeroed, so they count as near zero here; see near_count.
-            tf.cast(magnitude <= tf.cast(near_zero, dtype), dtype),
-            tf.cast(tf.math.is_nan(x), dtype),
-            centered,
-            tf.square(centered),
-            magnitude,
-        ],
-        axis=1,
-    )
-    per_unit, sums = per_slice(columns)
-    finite_count, near_sum, nan_count, total, squares, abs_sum = tf.unstack(sums, axis=1)
-    low_value = tf.constant(-float("inf"), dtype)
-    extremes = tf.math.unsorted_segment_max(
-        tf.stack([tf.where(finite, x, low_value), tf.where(finite, -x, low_value)], axis=1),
-        unit_ids,
-        unit_count,
-    )
-    extremes = tf.cast(tf.math.unsorted_segment_max(extremes, unit_slice, slices), tf.float64)
+            per_unit(tf.cast(magnitude <= tf.cast(near_zero, dtype), dtype)),
+            per_unit(tf.cast(tf.math.is_nan(x), dtype)),
+            tf.reshape(tf.cast(shift, tf.float64), [-1]),
+            per_unit(centered),
+            per_unit(tf.square(centered)),
+            per_unit(magnitude),
+            per_unit(tf.where(finite, x, low), tf.math.segment_max),
+            per_unit(tf.where(finite, -x, low), tf.math.segment_max),
+        ]
 
-    count = rows * units
+        def update():
+            before = block_values(previous, b)
+            both = tf.logical_and(finite, tf.math.is_finite(before))
+            change = tf.where(both, x - before, zero)
+            before = tf.where(both, before, zero)
+            return per_unit(tf.square(change)), per_unit(tf.square(before))
+
+        columns.extend(tf.cond(has_previous, update, lambda: (tf.zeros_like(columns[0]),) * 2))
+        return b + 1, written.write(b, tf.stack(columns, axis=1))
+
+    _, written = tf.while_loop(
+        lambda b, _: b < count_blocks,
+        partials,
+        (
+            0,
+            tf.TensorArray(
+                tf.float64,
+                size=count_blocks,
+                infer_shape=False,
+                element_shape=tf.TensorShape([None, _UNIT_COLUMNS]),
+            ),
+        ),
+    )
+    units = tf.reshape(written.concat(), [-1, _UNIT_COLUMNS])
+    (
+        finite_u,
+        near_u,
+        nan_u,
+        shift_u,
+        total_u,
+        squares_u,
+        abs_u,
+        max_u,
+        neg_min_u,
+        change_u,
+        before_u,
+    ) = tf.unstack(units, axis=1)
+
+    def per_slice(tensor, reduce=tf.math.unsorted_segment_sum):
+        return reduce(tensor, unit_slice, slices)
+
+    # Moments about each slice's shift S from each unit's about its own s:
+    # sum (x - S) = c + n (s - S), sum (x - S)^2 = q + 2 (s - S) c + n (s - S)^2.
+    slice_shift = tf.gather(shift_u, slice_first_unit)
+    delta = shift_u - tf.gather(slice_shift, unit_slice)
+    finite_count = per_slice(finite_u)
+    total = per_slice(total_u + finite_u * delta)
+    squares = per_slice(squares_u + 2.0 * delta * total_u + finite_u * tf.square(delta))
+    rows = tf.math.unsorted_segment_max(unit_rows, unit_slice, slices)
+    count = rows * slice_units
     some = finite_count > 0
-    shift = tf.cast(shift, tf.float64)
+    nans = tf.fill([slices], nan)
     offset = total / finite_count
-    mean = shift + offset
+    mean = slice_shift + offset
     variance = tf.maximum(squares / finite_count - tf.square(offset), 0.0)
-    minimum = tf.where(some, -extremes[:, 1], nan)
-    maximum = tf.where(some, extremes[:, 0], nan)
+    minimum = tf.where(some, -per_slice(neg_min_u, tf.math.unsorted_segment_max), nans)
+    maximum = tf.where(some, per_slice(max_u, tf.math.unsorted_segment_max), nans)
     spread = tf.where(tf.equal(minimum, maximum), tf.zeros_like(mean), tf.sqrt(variance))
-    near_count = near_sum - (count - finite_count)
-    dead = tf.logical_and(per_unit[:, 1] >= tf.gather(rows, unit_slice), per_unit[:, 0] > 0)
+    near_count = per_slice(near_u) - (count - finite_count)
+    dead = tf.logical_and(near_u >= unit_rows, finite_u > 0)
     low, high = _histogram_range(minimum, maximum, some)
-
-    def update_size() -> tf.Tensor:
-        """``||values - previous|| / ||previous||`` per slice over entries finite in both; NaN
-        where ``||previous|| == 0``."""
-        both = tf.logical_and(finite, tf.math.is_finite(previous))
-        change = tf.where(both, x - previous, zero)
-        before = tf.where(both, previous, zero)
-        norms = tf.sqrt(per_slice(tf.stack([tf.square(change), tf.square(before)], axis=1))[1])
-        return tf.where(norms[:, 1] > 0, norms[:, 0] / norms[:, 1], nan)
-
+    change_norm, before_norm = tf.sqrt(per_slice(change_u)), tf.sqrt(per_slice(before_u))
+    update_size = tf.where(
+        tf.logical_and(has_previous, before_norm > 0), change_norm / before_norm, nans
+    )
+    nan_count = per_slice(nan_u)
     fields = {
         "count": count,
         "mean": mean,
-        "std": tf.where(some, spread, nan),
+        "std": tf.where(some, spread, nans),
         "min": minimum,
         "max": maximum,
-        # sum x^2 = sum (x - shift)^2 + 2 shift sum (x - shift) + n shift^2, without a pass.
+        # sum x^2 = sum (x - S)^2 + 2 S sum (x - S) + n S^2, without a pass.
         "l2_norm": tf.where(
             some,
-            tf.sqrt(tf.maximum(squares + shift * (2.0 * total + finite_count * shift), 0.0)),
-            nan,
+            tf.sqrt(
+                tf.maximum(squares + slice_shift * (2.0 * total + finite_count * slice_shift), 0.0)
+            ),
+            nans,
         ),
-        "mean_abs": abs_sum / finite_count,
+        "mean_abs": per_slice(abs_u) / finite_count,
         "near_zero_fraction": near_count / finite_count,
-        "units": units,
-        "dead_units": tf.math.unsorted_segment_sum(tf.cast(dead, tf.float64), unit_slice, slices),
+        "units": slice_units,
+        "dead_units": per_slice(tf.cast(dead, tf.float64)),
         "nan_count": nan_count,
         "inf_count": count - finite_count - nan_count,
-        "update_size": tf.cond(has_previous, update_size, lambda: nan),
+        "update_size": update_size,
         "hist_low": low,
         "hist_high": high,
     }
     scalars = tf.stack([fields[name] for name in STAT_FIELDS], axis=1)
-    counts = _bucket_counts(x, finite, slice_of, low, high, bins, slices)
+
+    # Buckets: finite values satisfy x >= low, so the position is never negative, and only the
+    # top needs clamping (x == high is position bins). The width is clipped to the dtype's
+    # positive normal range, so that no position is ever NaN (which would make an invalid id):
+    # a slice without finite values has width 0, and ranges of subnormal or overflowing width
+    # exist. Non-finite values get the id slices * bins, which Bincount ignores.
+    limits = np.finfo(dtype.as_numpy_dtype)
+    widths = tf.clip_by_value(
+        tf.cast((high - low) / tf.cast(bins, tf.float64), dtype), limits.tiny, limits.max
+    )
+    lows = tf.cast(low, dtype)
+    first_unit = tf.concat([[0], tf.cumsum(blocks[:, 3] * blocks[:, 2])], axis=0)
+
+    def buckets(b, counts):
+        x = block_values(values, b)
+        finite = tf.math.is_finite(x)
+        ids = block_rows(b)
+        width = blocks[b, 2]
+        table = tf.reshape(
+            tf.slice(unit_slice, [first_unit[b]], [blocks[b, 3] * width]), [-1, width]
+        )
+        slice_of = tf.gather(table, ids)
+        position = tf.math.floordiv(x - tf.gather(lows, slice_of), tf.gather(widths, slice_of))
+        position = tf.where(finite, tf.minimum(position, tf.cast(bins - 1, dtype)), 0)
+        bucket = tf.where(finite, tf.cast(position, tf.int32) + slice_of * bins, slices * bins)
+        return b + 1, counts + tf.raw_ops.Bincount(
+            arr=bucket, size=slices * bins, weights=tf.zeros([0], tf.int32)
+        )
+
+    _, counts = tf.while_loop(
+        lambda b, _: b < count_blocks, buckets, (0, tf.zeros([slices * bins], tf.int32))
+    )
+    counts = tf.reshape(tf.cast(counts, tf.float64), [slices, bins])
     return tf.concat([scalars, counts], axis=1)
 
 
@@ -271,10 +402,12 @@ def compiled_packed_stats(dtype: tf.DType):
             vector,
             vector,
             tf.TensorSpec([], tf.bool),
+            tf.TensorSpec([None, 6], tf.int32),
             ids,
             ids,
             ids,
             table,
+            ids,
             table,
             tf.TensorSpec([], tf.int32),
             tf.TensorSpec([], tf.float64),
@@ -337,15 +470,16 @@ def gate_stats(
         before, has_previous = _previous_matrix(previous, values, dtype), True
     height, width = tf.shape(matrix)[0], tf.shape(matrix)[1]
     block = width // gates
-    gate_range = tf.range(gates, dtype=tf.int32)
     return compiled_packed_stats(dtype)(
         tf.reshape(matrix, [-1]),
         tf.reshape(before, [-1]),
         tf.constant(has_previous),
-        tf.math.floormod(tf.range(height * width, dtype=tf.int32), tf.maximum(width, 1)),
+        tf.stack([0, height, width, 1, 0, 0])[None],
+        tf.zeros([height], tf.int32),
+        tf.zeros([1], tf.int32),
         tf.range(width, dtype=tf.int32) // tf.maximum(block, 1),
-        gate_range * block,
-        tf.fill([gates], tf.cast(height, tf.float64)),
+        tf.fill([width], tf.cast(height, tf.float64)),
+        tf.range(gates, dtype=tf.int32) * block,
         tf.fill([gates], tf.cast(block, tf.float64)),
         tf.constant(bins, tf.int32),
         tf.constant(near_zero, tf.float64),
@@ -410,24 +544,3 @@ def _histogram_range(
     low = tf.where(single, minimum - 0.5, minimum)
     high = tf.where(single, maximum + 0.5, maximum)
     return tf.where(some, low, tf.zeros_like(low)), tf.where(some, high, tf.zeros_like(high))
-
-
-def _bucket_counts(x, finite, slice_of, low, high, bins, slices) -> tf.Tensor:
-    """Per-slice bucket counts ``[slices, bins]`` of the finite values of the flat vector `x`.
-
-    Finite values satisfy ``x >= low``, so the position is never negative, and only the top
-    needs clamping (``x == high`` is position ``bins``). The width is clipped to the dtype's
-    positive normal range, so that no position is ever NaN (which would make an invalid id): a
-    slice without finite values has width 0, and ranges of subnormal or overflowing width exist.
-    """
-    limits = np.finfo(x.dtype.as_numpy_dtype)
-    width = tf.clip_by_value(
-        tf.cast((high - low) / tf.cast(bins, tf.float64), x.dtype), limits.tiny, limits.max
-    )
-    position = tf.math.floordiv(
-        x - tf.gather(tf.cast(low, x.dtype), slice_of), tf.gather(width, slice_of)
-    )
-    position = tf.where(finite, tf.minimum(position, tf.cast(bins - 1, x.dtype)), 0)
-    bucket = tf.where(finite, tf.cast(position, tf.int32) + slice_of * bins, slices * bins)
-    counts = tf.raw_ops.Bincount(arr=bucket, size=slices * bins, weights=tf.zeros([0], tf.int32))
-    return tf.reshape(tf.cast(counts, tf.float64), [slices, bins])

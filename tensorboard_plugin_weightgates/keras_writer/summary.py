@@ -106,26 +106,15 @@ class Packing:
         self.histogram_tags = tuple(metadata.histogram_tag(s, kind) for s in self.slices)
         self._bins = tf.constant(options.histogram_bins, tf.int32)
         self._near_zero = tf.constant(options.threshold(kind), tf.float64)
-        segments = self.segments
         with tf.init_scope():
-            # The one table as long as the values: a variable, so it stays on their device.
-            self._unit_ids = compat.local_variable(segments.unit_ids, "weightgates_unit_ids")
-            self._tables = tuple(
-                tf.constant(table)
-                for table in (
-                    segments.unit_slice,
-                    segments.first_index,
-                    segments.rows,
-                    segments.units,
-                )
-            )
+            self._tables = tuple(tf.constant(table) for table in self.segments.tables())
 
     def flat(self, wholes: Sequence[Any]) -> tf.Tensor:
         """The flat vector of these kernels, from values of the whole variables (`wholes`,
         indexed by `positions`; None for a missing gradient, which reads as zeros)."""
         parts = []
-        for group, position in zip(self.groups, self.positions):
-            whole = wholes[position]
+        for k in self.segments.order:
+            group, whole = self.groups[k], wholes[self.positions[k]]
             if whole is None:
                 parts.append(tf.zeros([int(np.prod(_matrix_shape(group)))], self.dtype))
             else:
@@ -139,7 +128,6 @@ class Packing:
             values,
             previous,
             tf.convert_to_tensor(has_previous, tf.bool),
-            self._unit_ids,
             *self._tables,
             self._bins,
             self._near_zero,
@@ -147,10 +135,13 @@ class Packing:
 
     def kernels(self, flat: np.ndarray) -> list[np.ndarray]:
         """A flat vector of these kernels, copied to the host, cut back into one
-        ``[rows, last axis]`` matrix per group."""
-        shapes = [_matrix_shape(g) for g in self.groups]
+        ``[rows, last axis]`` matrix per group, in the order of `groups`."""
+        shapes = [_matrix_shape(self.groups[k]) for k in self.segments.order]
         ends = np.cumsum([rows * width for rows, width in shapes])
-        return [part.reshape(shape) for part, shape in zip(np.split(flat, ends[:-1]), shapes)]
+        kernels: list[np.ndarray] = [np.zeros(0)] * len(self.groups)
+        for k, part, shape in zip(self.segments.order, np.split(flat, ends[:-1]), shapes):
+            kernels[k] = part.reshape(shape)
+        return kernels
 
     def slice_mask(self, present: Sequence[bool]) -> np.ndarray:
         """Which rows to write, from one flag per position (a gradient present or not)."""
