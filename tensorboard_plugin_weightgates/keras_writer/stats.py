@@ -223,7 +223,6 @@ def packed_stats(
         x = block_values(values, b)
         kernels, rows = blocks[b, 3], blocks[b, 1]
         ids = block_rows(b)
-        finite = tf.math.is_finite(x)
         zero = tf.zeros([], dtype)
         starts = tf.slice(kernel_first_row, [blocks[b, 4]], [kernels])
         firsts = tf.cond(
@@ -232,9 +231,6 @@ def packed_stats(
             lambda: tf.zeros([kernels, tf.shape(x)[1]], dtype),
         )
         shift = tf.where(tf.math.is_finite(firsts), firsts, zero)
-        clean = tf.where(finite, x, zero)
-        centered = tf.where(finite, x - tf.gather(shift, ids), zero)
-        magnitude = tf.abs(clean)
 
         def per_unit(tensor, reduce=tf.math.segment_sum):
             """Per kernel and column, flattened: sorted segment reductions over the rows (a
@@ -243,29 +239,62 @@ def packed_stats(
             reduced = tf.pad(reduced, [[0, kernels - tf.shape(reduced)[0]], [0, 0]])
             return tf.reshape(tf.cast(reduced, tf.float64), [-1])
 
-        low = tf.constant(-float("inf"), dtype)
-        columns = [
-            per_unit(tf.cast(finite, dtype)),
-            # Non-finite entries were zeroed, so they count as near zero here; see near_count.
-            per_unit(tf.cast(magnitude <= tf.cast(near_zero, dtype), dtype)),
-            per_unit(tf.cast(tf.math.is_nan(x), dtype)),
-            tf.reshape(tf.cast(shift, tf.float64), [-1]),
-            per_unit(centered),
-            per_unit(tf.square(centered)),
-            per_unit(magnitude),
-            per_unit(tf.where(finite, x, low), tf.math.segment_max),
-            per_unit(tf.where(finite, -x, low), tf.math.segment_max),
-        ]
+        def columns(masked: bool) -> tf.Tensor:
+            """The partials; without `masked`, for a block whose values (and previous values)
+            are all finite, which skips every mask (the usual case, at half the cost)."""
+            finite = tf.math.is_finite(x) if masked else None
 
-        def update():
-            before = block_values(previous, b)
-            both = tf.logical_and(finite, tf.math.is_finite(before))
-            change = tf.where(both, x - before, zero)
-            before = tf.where(both, before, zero)
-            return per_unit(tf.square(change)), per_unit(tf.square(before))
+            def keep(tensor, fill=zero):
+                return tf.where(finite, tensor, fill) if masked else tensor
 
-        columns.extend(tf.cond(has_previous, update, lambda: (tf.zeros_like(columns[0]),) * 2))
-        return b + 1, written.write(b, tf.stack(columns, axis=1))
+            centered = keep(x - tf.gather(shift, ids))
+            magnitude = tf.abs(keep(x))
+            low = tf.constant(-float("inf"), dtype)
+            if masked:
+                counts = [per_unit(tf.cast(finite, dtype))]
+            else:
+                ones = tf.ones([rows, 1], dtype)
+                per_kernel = tf.broadcast_to(per_unit_rows(ones), tf.shape(firsts))
+                counts = [tf.reshape(tf.cast(per_kernel, tf.float64), [-1])]
+            result = counts + [
+                # Non-finite entries were zeroed, so they count as near zero; see near_count.
+                per_unit(tf.cast(magnitude <= tf.cast(near_zero, dtype), dtype)),
+                per_unit(tf.cast(tf.math.is_nan(x), dtype)) if masked else tf.zeros_like(counts[0]),
+                tf.reshape(tf.cast(shift, tf.float64), [-1]),
+                per_unit(centered),
+                per_unit(tf.square(centered)),
+                per_unit(magnitude),
+                per_unit(keep(x, low), tf.math.segment_max),
+                per_unit(keep(-x, low), tf.math.segment_max),
+            ]
+
+            def update():
+                before = block_values(previous, b)
+                if masked:
+                    both = tf.logical_and(finite, tf.math.is_finite(before))
+                    change = tf.where(both, x - before, zero)
+                    before = tf.where(both, before, zero)
+                else:
+                    change = x - before
+                return per_unit(tf.square(change)), per_unit(tf.square(before))
+
+            result.extend(tf.cond(has_previous, update, lambda: (tf.zeros_like(result[0]),) * 2))
+            return tf.stack(result, axis=1)
+
+        def per_unit_rows(ones):
+            reduced = tf.math.segment_sum(ones, ids)
+            return tf.pad(reduced, [[0, kernels - tf.shape(reduced)[0]], [0, 0]])
+
+        clean = tf.reduce_all(tf.math.is_finite(x))
+        clean = tf.logical_and(
+            clean,
+            tf.logical_or(
+                tf.logical_not(has_previous),
+                tf.reduce_all(tf.math.is_finite(block_values(previous, b))),
+            ),
+        )
+        stacked = tf.cond(clean, lambda: columns(False), lambda: columns(True))
+        return b + 1, written.write(b, stacked)
 
     _, written = tf.while_loop(
         lambda b, _: b < count_blocks,
@@ -363,7 +392,6 @@ def packed_stats(
 
     def buckets(b, counts):
         x = block_values(values, b)
-        finite = tf.math.is_finite(x)
         ids = block_rows(b)
         width = blocks[b, 2]
         table = tf.reshape(
@@ -371,8 +399,18 @@ def packed_stats(
         )
         slice_of = tf.gather(table, ids)
         position = tf.math.floordiv(x - tf.gather(lows, slice_of), tf.gather(widths, slice_of))
-        position = tf.where(finite, tf.minimum(position, tf.cast(bins - 1, dtype)), 0)
-        bucket = tf.where(finite, tf.cast(position, tf.int32) + slice_of * bins, slices * bins)
+        position = tf.minimum(position, tf.cast(bins - 1, dtype))
+
+        def masked():
+            finite = tf.math.is_finite(x)
+            kept = tf.cast(tf.where(finite, position, 0), tf.int32) + slice_of * bins
+            return tf.where(finite, kept, slices * bins)
+
+        bucket = tf.cond(
+            tf.reduce_all(tf.math.is_finite(x)),
+            lambda: tf.cast(position, tf.int32) + slice_of * bins,
+            masked,
+        )
         return b + 1, counts + tf.raw_ops.Bincount(
             arr=bucket, size=slices * bins, weights=tf.zeros([0], tf.int32)
         )
