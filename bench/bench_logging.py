@@ -8,7 +8,7 @@ batch 32), built and trained two batches first so that Keras' own tracing is don
   `fit`, for weights only, `gradients="train"`, probe gradients and
   `keras.callbacks.TensorBoard(histogram_freq=1)`; the statistics function traced once per
   process is timed on its own at the start (the first weightgates fit of the run pays it);
-  and, for the three smaller models, the first fit of a freshly compiled model, plain and with
+  and, for the 3- and 7-layer models, the first fit of a freshly compiled model, plain and with
   `gradients="train"` (Keras traces its training step once either way);
 * steady state: a second `fit` with the same callback, over a second plain `fit`, at
   `update_freq=10` (all modes) and `update_freq=1` (weights only and `gradients="train"`);
@@ -22,6 +22,9 @@ Configurations are interleaved and repeated, and medians are used, because these
 shared and noisy. Python's garbage collector is off while a fit is timed (as `timeit` does).
 
     .venv/bin/python bench/bench_logging.py [--repeats 3] [--quick]
+
+About 10 minutes on two idle CPU cores (15 under the load of other jobs); ``--quick``, one
+repeat of half as many batches, about a third of that.
 """
 
 from __future__ import annotations
@@ -275,7 +278,7 @@ def main() -> None:
         result = fits(name, make_model, x, y, repeats, every_batch)
         report_fits(name, batches, result, repeats)
         per_log(name, result["model"], 10 if args.quick else 30)
-        if every_batch or make_model is seven_layers:
+        if make_model in (three_layers, seven_layers):
             fresh_fits(name, make_model, x, y, 1)
     x, y = demo.make_data(200 * BATCH // scale, steps=20, features=8, seed=0)
     long_run(x, y, repeats)
