@@ -494,6 +494,32 @@ def test_the_callback_logs_activations_at_statistics_and_snapshot_steps(tmp_path
     np.testing.assert_array_equal(maps.valid, mask[2].astype(np.float32))
 
 
+def test_training_gradients_leave_the_activations_their_own_steps(tmp_path):
+    """With gradients="train" the training step logs the weights of its logged steps itself;
+    the activations of those steps are still logged, from the host."""
+    keras.utils.set_random_seed(7)
+    inputs = keras.Input((TIME, FEATURES))
+    outputs = layers.Dense(1)(layers.LSTM(2, name="lstm")(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x, _, y = probe_batch(8)
+    callback = WeightGatesCallback(
+        log_dir=str(tmp_path / "run"),
+        update_freq=2,
+        snapshot_freq=None,
+        gradients="train",
+        activations=(x[:4], y[:4]),
+    )
+
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0, callbacks=[callback])
+
+    provider = multiplexer_provider(str(tmp_path))
+    (entry,) = reader.read_activation_index(provider, CTX, "").runs["run/train"]
+    (kernel, *_) = reader.read_index(provider, CTX, "").runs["run/train"]
+    assert entry.stats_steps == (0, 2, 4)
+    assert kernel.steps["weights"].stats_steps == (0, 2, 4)
+
+
 def test_conv_lstm_statistics_and_maps_cover_every_spatial_position(tmp_path):
     keras.utils.set_random_seed(6)
     inputs = keras.Input((3, 5, 2))

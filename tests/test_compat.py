@@ -288,3 +288,6 @@ def test_local_variables_escape_a_strategy_scope():
     assert isinstance(mirrored, tf.distribute.DistributedValues)
     local.assign([1.0, 2.0])
     np.testing.assert_array_equal(local.numpy(), [1.0, 2.0])
+    with strategy.scope():
+        single = compat.local_variable(np.zeros(3, np.float32), "weightgates_canary")
+    assert not isinstance(single, tf.distribute.DistributedValues) and not single.trainable

@@ -7,9 +7,9 @@ read, so asynchronous training loops are not synchronised by the callback.
 
 Gradients come from one of two sources: a probe batch (`probe`), one extra forward and backward
 pass per logged step on a batch of the user's choice; or the training step itself
-(`train_gradients`), the gradient the optimizer applies, computed and written inside Keras'
-compiled training function on logged steps only. In that mode the weights' statistics are
-written there too, after the update, so logged batches do not call back to the host either.
+(`train_gradients`), the gradient the optimizer applies, whose statistics are computed inside
+Keras' compiled training function on logged steps only, with those of the weights after the
+update, and written from the host after the batch.
 
 Logging never stops training: records go through an `event_writer.EventWriter`, which only the
 host flushes (after batches, at most every few seconds), and every host-side log runs in its
@@ -151,6 +151,7 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         self._epoch_offset = 0
         self._last_decided = -1
         self._last_stats_step: int | None = None
+        self._last_activation_step: int | None = None
         self._last_snapshot_step: int | None = None
 
     def on_train_begin(self, logs=None):
@@ -281,13 +282,13 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             self.gradients = None
             return
         if self._train_step is None:
-            with compat.local_variables():
-                self._train_step = train_gradients.TrainStepLogger(
-                    self._gate_logger,
-                    self.update_freq,
-                    keep_values=self.snapshot_freq is not None,
-                    log_weights=train_gradients.weights_final_in_update(self.model),
-                )
+            self._train_step = train_gradients.TrainStepLogger(
+                self._gate_logger,
+                self.update_freq,
+                keep_values=self.snapshot_freq is not None,
+                log_weights=train_gradients.weights_final_in_update(self.model),
+                steps_per_execution=_steps_per_execution(self.model),
+            )
         if self.update_freq == EPOCH:
             self._step_logger.expect_step(self._epoch_end_step())
         train_gradients.attach(self.model, self._step_logger)
@@ -342,8 +343,6 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
 
     def _describe_again(self) -> None:
         self._gate_logger.describe_again()
-        if self._train_step is not None:
-            self._train_step.describe_again()
         if self._activation_logger is not None:
             self._activation_logger.describe_again()
 
@@ -354,16 +353,38 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
         write) is never written again: a step may lack records, never hold two. Gradients are
         not probed before the first training step, when the compiled loss is not built."""
         step = self._step()
-        if statistics and self._attached and self._step_logger.logged_step() == step:
-            self._last_stats_step = step
+        if self._train_step is not None:
+            self._write_train_steps()
+        activations = statistics and self._activation_logger is not None
+        activations = activations and step != self._last_activation_step
         statistics = statistics and step != self._last_stats_step
         snapshot_values = snapshot_values and step != self._last_snapshot_step
-        if not (statistics or snapshot_values):
+        if not (statistics or activations or snapshot_values):
             return
         if statistics:
             self._last_stats_step = step
+        if activations:
+            self._last_activation_step = step
         if snapshot_values:
             self._last_snapshot_step = step
+        if statistics or snapshot_values:
+            self._log_parameters(step, statistics, snapshot_values, gradients)
+        if self._activation_logger is not None and (activations or snapshot_values):
+            x, y, sample_weight = typing.cast(tuple, self.activations)
+            self._activation_logger.log(
+                step,
+                x,
+                y,
+                sample_weight,
+                statistics=activations,
+                maps=snapshot_values,
+                gradients=gradients,
+            )
+
+    def _log_parameters(
+        self, step: int, statistics: bool, snapshot_values: bool, gradients: bool
+    ) -> None:
+        """Weights, and gradients of the probe batch or the last training step, at `step`."""
         self._gate_logger.log_weights(step, statistics=statistics, snapshot_values=snapshot_values)
         if gradients and isinstance(self.gradients, tuple) and self._gate_logger.trainable_groups:
             self._gate_logger.log_gradients(
@@ -374,26 +395,26 @@ class WeightGatesCallback(tf.keras.callbacks.Callback):
             )
         if snapshot_values and self._train_step is not None:
             self._snapshot_train_gradients()
-        if self._activation_logger is not None:
-            x, y, sample_weight = typing.cast(tuple, self.activations)
-            self._activation_logger.log(
-                step,
-                x,
-                y,
-                sample_weight,
-                statistics=statistics,
-                maps=snapshot_values,
-                gradients=gradients,
-            )
+
+    def _write_train_steps(self) -> None:
+        """Writes what the training step computed at its logged steps since the last call: a
+        step whose weights it logged is not logged again from the host."""
+        logger = self._gate_logger
+        for logged in self._step_logger.take():
+            if any(logged.present):
+                logger.write_stats("gradients", logged.step, logged.gradients, logged.present)
+            if logged.weights is not None:
+                logger.write_stats("weights", logged.step, logged.weights)
+                self._last_stats_step = logged.step
 
     def _snapshot_train_gradients(self) -> None:
         """Writes the last logged training gradients, at their own step, unless written."""
         last = self._step_logger.last_gradients()
         if last is None or last[0] == self._last_gradient_snapshot_step:
             return
-        step, values = last
+        step, kernels = last
+        self._gate_logger.snapshot_gradient_kernels(kernels, step)
         self._last_gradient_snapshot_step = step
-        self._gate_logger.log_gradients(values, step, statistics=False, snapshot_values=True)
 
     def _probe_gradients(self) -> list[Any]:
         if self._gradient_fn is None:
@@ -421,6 +442,13 @@ def _gradient_source(gradients: Any) -> str | tuple | None:
             f"(x, y, sample_weight), got {gradients!r}"
         )
     return check_probe_batch(gradients)
+
+
+def _steps_per_execution(model) -> int:
+    """Training steps per call of the training function: an int in Keras 3, a variable in
+    tf-keras (mirrored under a distribution strategy)."""
+    value = getattr(model, "steps_per_execution", None) or 1
+    return max(1, int(value.numpy() if hasattr(value, "numpy") else value))
 
 
 def _is_chief(model) -> bool:

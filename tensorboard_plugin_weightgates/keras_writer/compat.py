@@ -175,10 +175,24 @@ def accept_tensor_logs(callback: Any) -> None:
     callback._supports_tf_logs = True
 
 
-def uninlined_function(body: Callable) -> Any:
-    """`body` as a `tf.function` that stays one call op in the graphs that call it
-    (`NOINLINE_ATTRIBUTE`, an attribute `tf.function` passes to the function definition)."""
-    return tf.function(body, autograph=False, experimental_attributes={NOINLINE_ATTRIBUTE: True})
+def local_variable(initial_value: Any, name: str) -> tf.Variable:
+    """A non-trainable variable of this process only, even inside a distribution strategy's
+    scope (see `local_variables`); a mirrored one would also be copied to every replica for
+    nothing."""
+    with local_variables():
+        return tf.Variable(initial_value, trainable=False, name=name)
+
+
+def uninlined_function(body: Callable, input_signature: Any = None) -> Any:
+    """`body` as a `tf.function` (of `input_signature`, if given) that stays one call op in the
+    graphs that call it (`NOINLINE_ATTRIBUTE`, an attribute `tf.function` passes to the function
+    definition), so that it is optimized once, not again inside every graph that calls it."""
+    return tf.function(
+        body,
+        input_signature=input_signature,
+        autograph=False,
+        experimental_attributes={NOINLINE_ATTRIBUTE: True},
+    )
 
 
 @contextlib.contextmanager

@@ -1,34 +1,40 @@
 """Per-gate statistics and histogram buckets, computed with TensorFlow ops where the weights live.
 
-The callback calls `gate_stats` for every logged variable at every logged step, inside a
-`tf.function`, so the work stays on the variable's device (the GPU for most users) and only a
-``[gates, len(STAT_FIELDS) + bins]`` float64 tensor per variable crosses to the host. Gates are
-handled in one vectorised pass: the variable is viewed as ``[rows, gates, units]`` (the last axis
-holds the gates as equal contiguous blocks, Keras' storage order) and every statistic is a
-reduction over that view, so the number of ops does not grow with the number of gates.
+Every logged step computes the statistics of every gate slice of a model in one call of one
+compiled function, `packed_stats`, whatever the number of slices: the kernels of one kind and
+compute dtype are laid end to end in one flat vector, kernels of the same width stacked into one
+matrix (`Segments` says where each slice lies), and a loop over those matrices (one iteration
+per distinct width) reduces columns per kernel with sorted segment reductions, then units per
+slice; so the graph is the same few dozen ops for a model of 2 layers or 200. Its shapes are all
+dynamic, so it is traced about once per compute dtype per process (`compiled_packed_stats`), and
+only a ``[slices, len(STAT_FIELDS) + bins]`` float64 array crosses to the host. `gate_stats` is
+the same computation for one tensor.
 
 Precision: elementwise work is in float32 (float64 for float64 variables) because a float64 copy
-of a large kernel costs more than all the statistics together. Reductions run over rows in that
-dtype, then across units and gates in float64, so a gate of millions of values is never summed
-in float32 alone; counts are exact up to 2**24 rows. Moments are shifted (see `_summarize`) so
-the standard deviation of values clustered far from zero survives. In float32, squares overflow
-beyond ``|x| ~ 1.8e19``: for such a diverged slice ``mean``, ``std`` and ``l2_norm`` may read
-``inf`` or NaN, while counts, ``min``, ``max`` and the buckets stay exact.
+of a large kernel costs more than all the statistics together. Values are first reduced per unit
+(a column of a gate: ``rows`` values) in that dtype, then across units and gates in float64, so a
+gate of millions of values is never summed in float32 alone; counts are exact up to 2**24 rows.
+Moments are shifted (see `packed_stats`) so the standard deviation of values clustered far from
+zero survives. In float32, squares overflow beyond ``|x| ~ 1.8e19``: for such a diverged slice
+``mean``, ``std`` and ``l2_norm`` may read ``inf`` or NaN, while counts, ``min``, ``max`` and the
+buckets stay exact.
 
 Non-finite values never raise: they are counted in ``nan_count``/``inf_count`` and left out of
-every other statistic (see `gate_stats` for the exact definitions). One reduction detects the
-usual case of a slice without them and skips all masking.
+every other statistic (see `gate_stats` for the exact definitions).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
-from collections.abc import Callable
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from tensorboard_plugin_weightgates.format import metadata
 from tensorboard_plugin_weightgates.format.metadata import STAT_FIELDS
+from tensorboard_plugin_weightgates.keras_writer import compat
 
 _HIST_LOW = STAT_FIELDS.index("hist_low")
 _HIST_HIGH = STAT_FIELDS.index("hist_high")
@@ -50,6 +56,404 @@ def compute_dtype(dtype: tf.DType) -> tf.DType:
     raise TypeError(f"weightgates statistics need a real-valued variable; got dtype {dtype.name}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Segments:
+    """Where the gate slices of several kernels lie in one flat vector, built once per model.
+
+    Each kernel is seen as a ``[rows, gates * units]`` matrix (its last axis holds the gates as
+    equal contiguous blocks, Keras' storage order). Kernels of the same width are stacked row
+    on row into one matrix per width, a *block*; the blocks follow one another in the flat
+    vector, each row-major. A *unit* is one column of one kernel: the `rows` values of one output
+    unit of one gate. Statistics reduce each block's columns per kernel (fast dense reductions
+    over rows), then units per slice.
+
+    Attributes:
+      order: the kernels' positions (in the order given) in the flat vector.
+      blocks: int32 ``[blocks, 6]``: per block its offset in the flat vector, rows, width,
+        number of kernels, first kernel and first row (into `row_kernel`).
+      row_kernel: int32 ``[rows of all blocks]``: each row's kernel within its block.
+      kernel_first_row: int32 ``[kernels]``: each kernel's first row within its block.
+      unit_slice: int32 ``[units]``: the slice (row of the result, in the order the kernels were
+        given) of each unit; units go block by block, kernel by kernel, column by column.
+      unit_rows: float64 ``[units]``: rows per unit.
+      slice_first_unit: int32 ``[slices]``: each slice's first unit, whose first value is the
+        shift of the slice's moments; slice_units: float64 ``[slices]``, units per slice.
+    """
+
+    order: tuple[int, ...]
+    blocks: np.ndarray
+    row_kernel: np.ndarray
+    kernel_first_row: np.ndarray
+    unit_slice: np.ndarray
+    unit_rows: np.ndarray
+    slice_first_unit: np.ndarray
+    slice_units: np.ndarray
+
+    @classmethod
+    def of_kernels(cls, kernels: Sequence[tuple[int, int, int]]) -> Segments:
+        """The segments of kernels given as (rows, width of the last axis, gates), in order.
+
+        Raises:
+          ValueError: for a width that `gates` does not divide into equal blocks.
+        """
+        first_slice = np.cumsum([0] + [gates for _, _, gates in kernels])
+        by_width: dict[int, list[int]] = {}
+        for k, (_, width, gates) in enumerate(kernels):
+            if width % gates:
+                raise ValueError(
+                    f"a kernel's last axis ({width}) is not divisible by {gates} gates"
+                )
+            by_width.setdefault(width, []).append(k)
+        order = [k for members in by_width.values() for k in members]
+        blocks, row_kernel, kernel_first_row = [], [], []
+        unit_slice, unit_rows = [], []
+        slice_first_unit = np.zeros(first_slice[-1], np.int32)
+        slice_units = np.zeros(first_slice[-1], np.float64)
+        offset = first_row = first_kernel = unit = 0
+        for width, members in by_width.items():
+            rows_here = 0
+            for local, k in enumerate(members):
+                height, _, gates = kernels[k]
+                block = width // gates
+                kernel_first_row.append(rows_here)
+                row_kernel.append(np.full(height, local, np.int32))
+                slices = first_slice[k] + np.arange(gates)
+                unit_slice.append(np.repeat(slices, block))
+                unit_rows.append(np.full(width, height, np.float64))
+                slice_first_unit[slices] = unit + np.arange(gates) * block
+                slice_units[slices] = block
+                rows_here += height
+                unit += width
+            blocks.append([offset, rows_here, width, len(members), first_kernel, first_row])
+            offset += rows_here * width
+            first_row += rows_here
+            first_kernel += len(members)
+
+        def joined(parts, dtype):
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+        return cls(
+            order=tuple(order),
+            blocks=np.asarray(blocks, np.int32).reshape(-1, 6),
+            row_kernel=joined(row_kernel, np.int32),
+            kernel_first_row=np.asarray(kernel_first_row, np.int32),
+            unit_slice=joined(unit_slice, np.int32),
+            unit_rows=joined(unit_rows, np.float64),
+            slice_first_unit=slice_first_unit,
+            slice_units=slice_units,
+        )
+
+    @property
+    def size(self) -> int:
+        """Number of values in the flat vector."""
+        return int(np.sum(self.blocks[:, 1].astype(np.int64) * self.blocks[:, 2]))
+
+    @property
+    def slices(self) -> int:
+        return int(self.slice_units.size)
+
+    def tables(self) -> tuple[np.ndarray, ...]:
+        """The arguments of `packed_stats` after the values, in order."""
+        return (
+            self.blocks,
+            self.row_kernel,
+            self.kernel_first_row,
+            self.unit_slice,
+            self.unit_rows,
+            self.slice_first_unit,
+            self.slice_units,
+        )
+
+
+_UNIT_COLUMNS = 11
+"""Per-unit partials of `_block_partials`: finite, near-zero and NaN counts, shift, sums of
+(x - shift), (x - shift)^2 and |x|, max, -min, and the sums of squared change and of squared
+previous values (update size)."""
+
+
+def packed_stats(
+    values: tf.Tensor,
+    previous: tf.Tensor,
+    has_previous: tf.Tensor,
+    blocks: tf.Tensor,
+    row_kernel: tf.Tensor,
+    kernel_first_row: tf.Tensor,
+    unit_slice: tf.Tensor,
+    unit_rows: tf.Tensor,
+    slice_first_unit: tf.Tensor,
+    slice_units: tf.Tensor,
+    bins: tf.Tensor,
+    near_zero: tf.Tensor,
+) -> tf.Tensor:
+    """`gate_stats` of every slice of a flat vector laid out by `Segments` (its tables are the
+    arguments of the same names), in one compiled call (`compiled_packed_stats`).
+
+    Args:
+      values: the flat vector, in its compute dtype (`compute_dtype`).
+      previous: the same slices at the previous logged step, for ``update_size``; read only
+        where `has_previous` (a bool scalar) is true, so any vector of the same length will do
+        otherwise (the values themselves, for gradients).
+      bins: int32 scalar, buckets per histogram; near_zero: float64 scalar, see `gate_stats`.
+
+    Returns:
+      float64 ``[slices, len(STAT_FIELDS) + bins]``, one `gate_stats` row per slice.
+
+    Two loops over the blocks (one iteration per distinct kernel width, whatever the number of
+    kernels): the first reduces each block's columns per kernel to per-unit partials in the
+    compute dtype (`rows` values each), which are combined per slice in float64; the second
+    counts histogram buckets with the slices' ranges, ids ``slice * bins + bucket``, one
+    `Bincount` per block (int32 ids and counts stay on the GPU and are deterministic).
+    Moments are taken about a shift (each unit's first value, or 0 if not finite, moved to its
+    slice's first unit's in float64), so the variance of a tight cluster far from zero, like a
+    forget-gate bias near 1, does not cancel away in float32.
+    """
+    dtype = values.dtype
+    count_blocks = tf.shape(blocks)[0]
+    slices = tf.shape(slice_units)[0]
+    nan = tf.constant(float("nan"), tf.float64)
+
+    def block_values(vector: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+        offset, rows, width = blocks[b, 0], blocks[b, 1], blocks[b, 2]
+        return tf.reshape(tf.slice(vector, [offset], [rows * width]), [rows, width])
+
+    def block_rows(b: tf.Tensor) -> tf.Tensor:
+        return tf.slice(row_kernel, [blocks[b, 5]], [blocks[b, 1]])
+
+    def partials(b, written):
+        x = block_values(values, b)
+        kernels, rows = blocks[b, 3], blocks[b, 1]
+        ids = block_rows(b)
+        zero = tf.zeros([], dtype)
+        starts = tf.slice(kernel_first_row, [blocks[b, 4]], [kernels])
+        firsts = tf.cond(
+            rows > 0,
+            lambda: tf.gather(x, tf.minimum(starts, rows - 1)),
+            lambda: tf.zeros([kernels, tf.shape(x)[1]], dtype),
+        )
+        shift = tf.where(tf.math.is_finite(firsts), firsts, zero)
+
+        def per_unit(tensor, reduce=tf.math.segment_sum):
+            """Per kernel and column, flattened: sorted segment reductions over the rows (a
+            kernel's rows are contiguous), padded for trailing kernels without rows."""
+            reduced = reduce(tensor, ids)
+            reduced = tf.pad(reduced, [[0, kernels - tf.shape(reduced)[0]], [0, 0]])
+            return tf.reshape(tf.cast(reduced, tf.float64), [-1])
+
+        def columns(masked: bool) -> tf.Tensor:
+            """The partials; without `masked`, for a block whose values (and previous values)
+            are all finite, which skips every mask (the usual case, at half the cost)."""
+            finite = tf.math.is_finite(x) if masked else None
+
+            def keep(tensor, fill=zero):
+                return tf.where(finite, tensor, fill) if masked else tensor
+
+            centered = keep(x - tf.gather(shift, ids))
+            magnitude = tf.abs(keep(x))
+            low = tf.constant(-float("inf"), dtype)
+            if masked:
+                counts = [per_unit(tf.cast(finite, dtype))]
+            else:
+                ones = tf.ones([rows, 1], dtype)
+                per_kernel = tf.broadcast_to(per_unit_rows(ones), tf.shape(firsts))
+                counts = [tf.reshape(tf.cast(per_kernel, tf.float64), [-1])]
+            result = counts + [
+                # Non-finite entries were zeroed, so they count as near zero; see near_count.
+                per_unit(tf.cast(magnitude <= tf.cast(near_zero, dtype), dtype)),
+                per_unit(tf.cast(tf.math.is_nan(x), dtype)) if masked else tf.zeros_like(counts[0]),
+                tf.reshape(tf.cast(shift, tf.float64), [-1]),
+                per_unit(centered),
+                per_unit(tf.square(centered)),
+                per_unit(magnitude),
+                per_unit(keep(x, low), tf.math.segment_max),
+                per_unit(keep(-x, low), tf.math.segment_max),
+            ]
+
+            def update():
+                before = block_values(previous, b)
+                if masked:
+                    both = tf.logical_and(finite, tf.math.is_finite(before))
+                    change = tf.where(both, x - before, zero)
+                    before = tf.where(both, before, zero)
+                else:
+                    change = x - before
+                return per_unit(tf.square(change)), per_unit(tf.square(before))
+
+            result.extend(tf.cond(has_previous, update, lambda: (tf.zeros_like(result[0]),) * 2))
+            return tf.stack(result, axis=1)
+
+        def per_unit_rows(ones):
+            reduced = tf.math.segment_sum(ones, ids)
+            return tf.pad(reduced, [[0, kernels - tf.shape(reduced)[0]], [0, 0]])
+
+        clean = tf.reduce_all(tf.math.is_finite(x))
+        clean = tf.logical_and(
+            clean,
+            tf.logical_or(
+                tf.logical_not(has_previous),
+                tf.reduce_all(tf.math.is_finite(block_values(previous, b))),
+            ),
+        )
+        stacked = tf.cond(clean, lambda: columns(False), lambda: columns(True))
+        return b + 1, written.write(b, stacked)
+
+    _, written = tf.while_loop(
+        lambda b, _: b < count_blocks,
+        partials,
+        (
+            0,
+            tf.TensorArray(
+                tf.float64,
+                size=count_blocks,
+                infer_shape=False,
+                element_shape=tf.TensorShape([None, _UNIT_COLUMNS]),
+            ),
+        ),
+    )
+    units = tf.reshape(written.concat(), [-1, _UNIT_COLUMNS])
+    (
+        finite_u,
+        near_u,
+        nan_u,
+        shift_u,
+        total_u,
+        squares_u,
+        abs_u,
+        max_u,
+        neg_min_u,
+        change_u,
+        before_u,
+    ) = tf.unstack(units, axis=1)
+
+    def per_slice(tensor, reduce=tf.math.unsorted_segment_sum):
+        return reduce(tensor, unit_slice, slices)
+
+    # Moments about each slice's shift S from each unit's about its own s:
+    # sum (x - S) = c + n (s - S), sum (x - S)^2 = q + 2 (s - S) c + n (s - S)^2.
+    slice_shift = tf.gather(shift_u, slice_first_unit)
+    delta = shift_u - tf.gather(slice_shift, unit_slice)
+    finite_count = per_slice(finite_u)
+    total = per_slice(total_u + finite_u * delta)
+    squares = per_slice(squares_u + 2.0 * delta * total_u + finite_u * tf.square(delta))
+    rows = tf.math.unsorted_segment_max(unit_rows, unit_slice, slices)
+    count = rows * slice_units
+    some = finite_count > 0
+    nans = tf.fill([slices], nan)
+    offset = total / finite_count
+    mean = slice_shift + offset
+    variance = tf.maximum(squares / finite_count - tf.square(offset), 0.0)
+    minimum = tf.where(some, -per_slice(neg_min_u, tf.math.unsorted_segment_max), nans)
+    maximum = tf.where(some, per_slice(max_u, tf.math.unsorted_segment_max), nans)
+    spread = tf.where(tf.equal(minimum, maximum), tf.zeros_like(mean), tf.sqrt(variance))
+    near_count = per_slice(near_u) - (count - finite_count)
+    dead = tf.logical_and(near_u >= unit_rows, finite_u > 0)
+    low, high = _histogram_range(minimum, maximum, some)
+    change_norm, before_norm = tf.sqrt(per_slice(change_u)), tf.sqrt(per_slice(before_u))
+    update_size = tf.where(
+        tf.logical_and(has_previous, before_norm > 0), change_norm / before_norm, nans
+    )
+    nan_count = per_slice(nan_u)
+    fields = {
+        "count": count,
+        "mean": mean,
+        "std": tf.where(some, spread, nans),
+        "min": minimum,
+        "max": maximum,
+        # sum x^2 = sum (x - S)^2 + 2 S sum (x - S) + n S^2, without a pass.
+        "l2_norm": tf.where(
+            some,
+            tf.sqrt(
+                tf.maximum(squares + slice_shift * (2.0 * total + finite_count * slice_shift), 0.0)
+            ),
+            nans,
+        ),
+        "mean_abs": per_slice(abs_u) / finite_count,
+        "near_zero_fraction": near_count / finite_count,
+        "units": slice_units,
+        "dead_units": per_slice(tf.cast(dead, tf.float64)),
+        "nan_count": nan_count,
+        "inf_count": count - finite_count - nan_count,
+        "update_size": update_size,
+        "hist_low": low,
+        "hist_high": high,
+    }
+    scalars = tf.stack([fields[name] for name in STAT_FIELDS], axis=1)
+
+    # Buckets: finite values satisfy x >= low, so the position is never negative, and only the
+    # top needs clamping (x == high is position bins). The width is clipped to the dtype's
+    # positive normal range, so that no position is ever NaN (which would make an invalid id):
+    # a slice without finite values has width 0, and ranges of subnormal or overflowing width
+    # exist. Non-finite values get the id slices * bins, which Bincount ignores.
+    limits = np.finfo(dtype.as_numpy_dtype)
+    widths = tf.clip_by_value(
+        tf.cast((high - low) / tf.cast(bins, tf.float64), dtype), limits.tiny, limits.max
+    )
+    lows = tf.cast(low, dtype)
+    first_unit = tf.concat([[0], tf.cumsum(blocks[:, 3] * blocks[:, 2])], axis=0)
+
+    def buckets(b, counts):
+        x = block_values(values, b)
+        ids = block_rows(b)
+        width = blocks[b, 2]
+        table = tf.reshape(
+            tf.slice(unit_slice, [first_unit[b]], [blocks[b, 3] * width]), [-1, width]
+        )
+        slice_of = tf.gather(table, ids)
+        position = tf.math.floordiv(x - tf.gather(lows, slice_of), tf.gather(widths, slice_of))
+        position = tf.minimum(position, tf.cast(bins - 1, dtype))
+
+        def masked():
+            finite = tf.math.is_finite(x)
+            kept = tf.cast(tf.where(finite, position, 0), tf.int32) + slice_of * bins
+            return tf.where(finite, kept, slices * bins)
+
+        bucket = tf.cond(
+            tf.reduce_all(tf.math.is_finite(x)),
+            lambda: tf.cast(position, tf.int32) + slice_of * bins,
+            masked,
+        )
+        return b + 1, counts + tf.raw_ops.Bincount(
+            arr=bucket, size=slices * bins, weights=tf.zeros([0], tf.int32)
+        )
+
+    _, counts = tf.while_loop(
+        lambda b, _: b < count_blocks, buckets, (0, tf.zeros([slices * bins], tf.int32))
+    )
+    counts = tf.reshape(tf.cast(counts, tf.float64), [slices, bins])
+    return tf.concat([scalars, counts], axis=1)
+
+
+_COMPILED: dict[tf.DType, tf.types.experimental.GenericFunction] = {}
+
+
+def compiled_packed_stats(dtype: tf.DType):
+    """`packed_stats` compiled for flat vectors of compute dtype `dtype`: every shape is dynamic,
+    so it is traced once per dtype and process for every model, kind and writer (once more
+    where it is first called from a training step: TensorFlow traces again for the
+    cross-replica context of an optimizer's update). Never inlined, so that its graph is also
+    optimized once, not again in each logging function that calls it."""
+    dtype = tf.as_dtype(dtype)
+    if dtype not in _COMPILED:
+        vector = tf.TensorSpec([None], dtype)
+        ids = tf.TensorSpec([None], tf.int32)
+        table = tf.TensorSpec([None], tf.float64)
+        signature = [
+            vector,
+            vector,
+            tf.TensorSpec([], tf.bool),
+            tf.TensorSpec([None, 6], tf.int32),
+            ids,
+            ids,
+            ids,
+            table,
+            ids,
+            table,
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.float64),
+        ]
+        _COMPILED[dtype] = compat.uninlined_function(packed_stats, signature)
+    return _COMPILED[dtype]
+
+
 def gate_stats(
     values: tf.Tensor,
     gates: int,
@@ -63,8 +467,7 @@ def gate_stats(
       values: a tensor whose last axis holds `gates` equal-width contiguous gate blocks, e.g. an
         LSTM kernel ``[input_dim, 4 * units]`` with ``gates=4`` or a GRU bias ``[3 * units]``
         with ``gates=3``. All other axes are rows. A scalar is one value of one unit. The last
-        axis must divide into `gates` equal blocks; its size may be unknown when tracing, so
-        that one trace serves kernels of every shape.
+        axis must divide into `gates` equal blocks; its size may be unknown when tracing.
       gates: number of gate blocks on the last axis (1 for a variable without gates).
       bins: number of equal-width histogram buckets.
       near_zero: threshold (>= 0) for ``near_zero_fraction`` and ``dead_units``, compared as
@@ -92,32 +495,46 @@ def gate_stats(
 
     Raises:
       ValueError: for a non-positive `gates` or `bins`, a negative or non-finite `near_zero`, a
-        last axis of unknown size or not divisible by `gates`, or a `previous` of another shape.
+        last axis not divisible by `gates`, or a `previous` of another shape.
       TypeError: for a dtype without magnitude (see `compute_dtype`).
     """
     gates, bins = _check_arguments(gates, bins, near_zero)
     values = tf.convert_to_tensor(values)
-    x = _gate_view(values, gates)
-    before = None if previous is None else _previous_view(previous, values, x)
-    return _summarize(x, before, tf.math.is_finite(x), bins, near_zero)
+    dtype = compute_dtype(values.dtype)
+    matrix = _as_matrix(values, dtype, gates)
+    if previous is None:
+        before, has_previous = matrix, False
+    else:
+        before, has_previous = _previous_matrix(previous, values, dtype), True
+    height, width = tf.shape(matrix)[0], tf.shape(matrix)[1]
+    block = width // gates
+    return compiled_packed_stats(dtype)(
+        tf.reshape(matrix, [-1]),
+        tf.reshape(before, [-1]),
+        tf.constant(has_previous),
+        tf.stack([0, height, width, 1, 0, 0])[None],
+        tf.zeros([height], tf.int32),
+        tf.zeros([1], tf.int32),
+        tf.range(width, dtype=tf.int32) // tf.maximum(block, 1),
+        tf.fill([width], tf.cast(height, tf.float64)),
+        tf.range(gates, dtype=tf.int32) * block,
+        tf.fill([gates], tf.cast(block, tf.float64)),
+        tf.constant(bins, tf.int32),
+        tf.constant(near_zero, tf.float64),
+    )
 
 
-def histogram_tensor(stats: tf.Tensor) -> tf.Tensor:
+def histogram_tensor(stats: np.ndarray) -> np.ndarray:
     """One gate's stats vector as TensorBoard's histogram layout: float64 ``[bins, 3]`` of
     (left edge, right edge, count), the same buckets, for TensorBoard's own histograms plugin.
 
-    Edges are ``hist_low + i * width`` with the last one exactly ``hist_high``, the arithmetic of
-    `metadata.histogram_edges`, so readers of either record see identical edges.
+    Computed on the host from the stats vector the device sent (`metadata.histogram_edges`, the
+    arithmetic every reader uses), so readers of either record see identical edges.
     """
-    stats = tf.convert_to_tensor(stats, tf.float64)
+    stats = np.asarray(stats, np.float64)
     bins = stats.shape[-1] - len(STAT_FIELDS)
-    low = stats[_HIST_LOW]
-    high = stats[_HIST_HIGH]
-    step = (high - low) / bins
-    edges = tf.concat(
-        [low + tf.range(bins, dtype=tf.float64) * step, tf.reshape(high, [1])], axis=0
-    )
-    return tf.stack([edges[:-1], edges[1:], stats[len(STAT_FIELDS) :]], axis=1)
+    edges = metadata.histogram_edges(stats[_HIST_LOW], stats[_HIST_HIGH], bins)
+    return np.stack([edges[:-1], edges[1:], stats[len(STAT_FIELDS) :]], axis=1)
 
 
 def _check_arguments(gates: int, bins: int, near_zero: float) -> tuple[int, int]:
@@ -130,133 +547,32 @@ def _check_arguments(gates: int, bins: int, near_zero: float) -> tuple[int, int]
     return int(gates), int(bins)
 
 
-def _gate_view(values: tf.Tensor, gates: int) -> tf.Tensor:
-    """`values` in its compute dtype, reshaped to ``[rows, gates, units]`` without a copy."""
-    values = tf.cast(values, compute_dtype(values.dtype))
+def _as_matrix(values: tf.Tensor, dtype: tf.DType, gates: int) -> tf.Tensor:
+    """`values` in `dtype` as ``[rows, last axis]`` (a scalar is 1 x 1)."""
+    values = tf.cast(values, dtype)
     if values.shape.rank == 0:
-        values = tf.reshape(values, [1, 1])
+        return tf.reshape(values, [1, 1])
     width = values.shape[-1]
-    if width is None:
-        return tf.reshape(values, [-1, gates, tf.shape(values)[-1] // gates])
-    if width % gates:
+    if width is not None and width % gates:
         raise ValueError(
             f"the last axis of values ({width}) is not divisible by gates={gates}; "
             "gates must split it into equal contiguous blocks"
         )
-    rows = values.shape[:-1].num_elements()
-    return tf.reshape(values, [-1 if rows is None else rows, gates, width // gates])
+    return tf.reshape(values, [-1, tf.shape(values)[-1] if width is None else width])
 
 
-def _previous_view(previous: tf.Tensor, values: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+def _previous_matrix(previous: tf.Tensor, values: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
     previous = tf.convert_to_tensor(previous)
     if not previous.shape.is_compatible_with(values.shape):
         raise ValueError(
             f"previous must have the shape of values {values.shape}, got {previous.shape}"
         )
-    return tf.cast(_gate_view(previous, x.shape[1]), x.dtype)
-
-
-def _summarize(
-    x: tf.Tensor,
-    before: tf.Tensor | None,
-    finite: tf.Tensor,
-    bins: int,
-    near_zero: float,
-) -> tf.Tensor:
-    """`gate_stats` of the ``[rows, gates, units]`` view `x`, whose finite entries are `finite`.
-
-    One straight-line graph, without a cheaper branch for all-finite tensors: the callback
-    traces this once per kernel, and a `tf.cond` doubled that tracing time for a few
-    milliseconds saved per logged step.
-
-    Big tensors stay in the compute dtype and are reduced over rows first (per unit, a fast
-    contiguous reduction); the ``[gates, units]`` partials are then summed in float64. Moments
-    are taken about a shift (each gate's first value, or 0 if that is not finite), so the
-    variance of a tight cluster far from zero, like a forget-gate bias near 1, does not cancel
-    away in float32.
-    """
-    gates = x.shape[1]
-    rows = tf.cast(tf.shape(x)[0], tf.float64)
-    units = tf.cast(tf.shape(x)[2], tf.float64)
-
-    def keep(tensor: tf.Tensor, fill: float) -> tf.Tensor:
-        return tf.where(finite, tensor, tf.cast(fill, x.dtype))
-
-    clean = keep(x, 0.0)
-    shift = tf.reduce_sum(clean[:1, :, :1], axis=[0, 2])
-    centered = keep(x - shift[:, None], 0.0)
-    magnitude = tf.abs(clean)
-    near_per_unit = _count_rows(magnitude <= tf.cast(near_zero, x.dtype))
-    finite_per_unit = _count_rows(finite)
-    nan_count = _per_gate(_count_rows(tf.math.is_nan(x)))
-
-    count = tf.fill([gates], rows * units)
-    finite_count = _per_gate(finite_per_unit)
-    some = finite_count > 0
-    nan = tf.fill([gates], tf.constant(float("nan"), tf.float64))
-    total = _per_gate(_sum_rows(centered))
-    offset = total / finite_count
-    squares = _per_gate(_sum_rows(tf.square(centered)))
-    shift = tf.cast(shift, tf.float64)
-    mean = shift + offset
-    variance = tf.maximum(squares / finite_count - tf.square(offset), 0.0)
-    minimum = tf.where(some, _gate_extreme(tf.reduce_min, keep(x, float("inf"))), nan)
-    maximum = tf.where(some, _gate_extreme(tf.reduce_max, keep(x, -float("inf"))), nan)
-    spread = tf.where(tf.equal(minimum, maximum), tf.zeros_like(mean), tf.sqrt(variance))
-    # Non-finite entries were zeroed, so they are in near_per_unit; take them out again.
-    near_count = _per_gate(near_per_unit) - (count - finite_count)
-    dead = tf.logical_and(near_per_unit >= rows, finite_per_unit > 0)
-    low, high = _histogram_range(minimum, maximum, some)
-
-    fields = {
-        "count": count,
-        "mean": mean,
-        "std": tf.where(some, spread, nan),
-        "min": minimum,
-        "max": maximum,
-        # sum x^2 = sum (x - shift)^2 + 2 shift sum (x - shift) + n shift^2, without a pass.
-        "l2_norm": tf.where(
-            some,
-            tf.sqrt(tf.maximum(squares + shift * (2.0 * total + finite_count * shift), 0.0)),
-            nan,
-        ),
-        "mean_abs": _per_gate(_sum_rows(magnitude)) / finite_count,
-        "near_zero_fraction": near_count / finite_count,
-        "units": tf.fill([gates], units),
-        "dead_units": _per_gate(tf.cast(dead, tf.float64)),
-        "nan_count": nan_count,
-        "inf_count": count - finite_count - nan_count,
-        "update_size": nan if before is None else _update_size(x, before, finite),
-        "hist_low": low,
-        "hist_high": high,
-    }
-    scalars = tf.stack([fields[name] for name in STAT_FIELDS], axis=1)
-    counts = _bucket_counts(x, finite, low, high, bins)
-    return tf.concat([scalars, counts], axis=1)
-
-
-def _sum_rows(tensor: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_sum(tensor, axis=0)
-
-
-def _count_rows(mask: tf.Tensor) -> tf.Tensor:
-    """Number of true rows per (gate, unit) of a ``[rows, gates, units]`` mask, float64.
-
-    Float rather than int32 reductions: TensorFlow runs int32 reductions on the host, which
-    would copy the whole mask off the GPU. Exact up to 2**24 rows.
-    """
-    return tf.cast(tf.reduce_sum(tf.cast(mask, tf.float32), axis=0), tf.float64)
-
-
-def _per_gate(per_unit: tf.Tensor) -> tf.Tensor:
-    """Sums ``[gates, units]`` partials to ``[gates]`` in float64."""
-    return tf.reduce_sum(tf.cast(per_unit, tf.float64), axis=1)
-
-
-def _gate_extreme(reduce: Callable[..., tf.Tensor], tensor: tf.Tensor) -> tf.Tensor:
-    """`reduce` (`tf.reduce_min` or `tf.reduce_max`) of each gate of a ``[rows, gates, units]``
-    tensor, float64; over rows first, like every other reduction here."""
-    return tf.cast(reduce(reduce(tensor, axis=0), axis=1), tf.float64)
+    matrix = tf.cast(previous, dtype)
+    return (
+        tf.reshape(matrix, [1, 1])
+        if matrix.shape.rank == 0
+        else tf.reshape(matrix, [-1, tf.shape(matrix)[-1]])
+    )
 
 
 def _histogram_range(
@@ -266,46 +582,3 @@ def _histogram_range(
     low = tf.where(single, minimum - 0.5, minimum)
     high = tf.where(single, maximum + 0.5, maximum)
     return tf.where(some, low, tf.zeros_like(low)), tf.where(some, high, tf.zeros_like(high))
-
-
-def _bucket_counts(
-    x: tf.Tensor, finite: tf.Tensor, low: tf.Tensor, high: tf.Tensor, bins: int
-) -> tf.Tensor:
-    """Per-gate bucket counts ``[gates, bins]`` of the finite values of ``[rows, gates, units]``.
-
-    Each value gets a bucket id ``gate * bins + bucket``, and one `Bincount` counts all gates at
-    once (int32 ids and counts stay on the GPU and are deterministic). Non-finite values get the
-    id ``gates * bins``, which `Bincount` ignores. Finite values satisfy ``x >= low``, so the
-    position is never negative, and only the top needs clamping (``x == high`` is position
-    ``bins``). The width is clipped to the dtype's positive normal range, so that no position is
-    ever NaN (which would make an invalid id): a gate without finite values has width 0, and
-    ranges of subnormal or overflowing width exist.
-    """
-    gates = x.shape[1]
-    limits = x.dtype.as_numpy_dtype
-    width = tf.clip_by_value(
-        tf.cast((high - low) / bins, x.dtype), np.finfo(limits).tiny, np.finfo(limits).max
-    )[:, None]
-    low = tf.cast(low, x.dtype)[:, None]
-    first = tf.range(gates, dtype=x.dtype)[:, None] * bins
-    bucket = tf.minimum(tf.math.floordiv(x - low, width), bins - 1.0) + first
-    bucket = tf.where(finite, bucket, tf.cast(gates * bins, x.dtype))
-    counts = tf.raw_ops.Bincount(
-        arr=tf.reshape(tf.cast(bucket, tf.int32), [-1]),
-        size=gates * bins,
-        weights=tf.zeros([0], tf.int32),
-    )
-    return tf.reshape(tf.cast(counts, tf.float64), [gates, bins])
-
-
-def _update_size(x: tf.Tensor, before: tf.Tensor, finite: tf.Tensor) -> tf.Tensor:
-    """Per-gate ``||x - before|| / ||before||`` over entries finite in both; NaN where
-    ``||before|| == 0``."""
-    both = tf.logical_and(finite, tf.math.is_finite(before))
-    zero = tf.constant(0, x.dtype)
-    change = tf.where(both, x - before, zero)
-    before = tf.where(both, before, zero)
-    change_norm = tf.sqrt(_per_gate(_sum_rows(tf.square(change))))
-    reference_norm = tf.sqrt(_per_gate(_sum_rows(tf.square(before))))
-    nan = tf.constant(float("nan"), tf.float64)
-    return tf.where(reference_norm > 0, change_norm / reference_norm, nan)

@@ -2,9 +2,12 @@
 
 `GateLogger` is the writer behind `WeightGatesCallback`, the custom-loop functions
 (`custom_loop`) and `weightgates import`. It splits the model once (`gates.split_model`),
-groups the gate slices by kernel, and compiles one `tf.function` per kind that computes every
-kernel's per-gate statistics on the device holding the weights and writes them, so that a logged
-step costs one graph call and never copies whole tensors to the host. Only snapshot steps copy
+groups the gate slices by kernel, and lays the kernels of each kind and compute dtype end to end
+in one flat vector (`Packing`), so that a logged step is one call of one compiled function
+whose graph does not grow with the model (`stats.packed_stats`), on the device holding the
+weights, and one copy of a small ``[slices, fields + bins]`` array to the host. There the
+records are encoded (the tags, metadata and tensors one `tf.summary.write` per slice would
+make) and written by one op, as one event per step and kind. Only snapshot steps copy whole
 values to the host, where they are block-reduced (`snapshot`) before writing.
 
 Summary metadata (which TensorBoard reads from a tag's first event only) is attached to the
@@ -14,16 +17,18 @@ first write of each tag by this logger, and left off later writes to keep record
 from __future__ import annotations
 
 import dataclasses
+import functools
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from tensorboard.compat.proto import summary_pb2, types_pb2
 
 from tensorboard_plugin_weightgates.format import metadata, snapshot
 from tensorboard_plugin_weightgates.format.options import LogOptions
-from tensorboard_plugin_weightgates.keras_writer import gates, stats
+from tensorboard_plugin_weightgates.keras_writer import compat, gates, stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,16 +73,126 @@ def group_kernels(slices: Iterable[gates.GateSlice]) -> list[KernelGroup]:
     return groups
 
 
+class Packing:
+    """The kernels of one kind and compute dtype, laid end to end in one flat vector.
+
+    Built once per logger: `stats.Segments` says where each gate slice lies, `slices` lists the
+    slices in the order of the rows `stats.packed_stats` returns, and the tags of each row are
+    made here, once, for the host to encode every logged step.
+
+    Args:
+      kind: ``"weights"`` or ``"gradients"``.
+      groups: the kernels, in model order, all of compute dtype `dtype`.
+      positions: each group's position in the list the values are given in (`flat`).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        dtype: tf.DType,
+        groups: Sequence[KernelGroup],
+        positions: Sequence[int],
+        options: LogOptions,
+    ):
+        self.kind = kind
+        self.dtype = dtype
+        self.groups = tuple(groups)
+        self.positions = tuple(positions)
+        self.slices = tuple(s for g in self.groups for s in g.slices)
+        self.segments = stats.Segments.of_kernels(
+            [(*_matrix_shape(g), len(g.slices)) for g in self.groups]
+        )
+        self.stats_tags = tuple(metadata.stats_tag(s, kind) for s in self.slices)
+        self.histogram_tags = tuple(metadata.histogram_tag(s, kind) for s in self.slices)
+        self._bins = tf.constant(options.histogram_bins, tf.int32)
+        self._near_zero = tf.constant(options.threshold(kind), tf.float64)
+        with tf.init_scope():
+            self._tables = tuple(tf.constant(table) for table in self.segments.tables())
+
+    def flat(self, wholes: Sequence[Any]) -> tf.Tensor:
+        """The flat vector of these kernels, from values of the whole variables (`wholes`,
+        indexed by `positions`; None for a missing gradient, which reads as zeros)."""
+        parts = []
+        for k in self.segments.order:
+            group, whole = self.groups[k], wholes[self.positions[k]]
+            if whole is None:
+                parts.append(tf.zeros([int(np.prod(_matrix_shape(group)))], self.dtype))
+            else:
+                kernel = _kernel(group, tf.convert_to_tensor(whole))
+                parts.append(tf.reshape(tf.cast(kernel, self.dtype), [-1]))
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
+
+    def stats(self, values: tf.Tensor, previous: tf.Tensor, has_previous: Any) -> tf.Tensor:
+        """`stats.packed_stats` of the flat vector `values`: ``[slices, fields + bins]``."""
+        return stats.compiled_packed_stats(self.dtype)(
+            values,
+            previous,
+            tf.convert_to_tensor(has_previous, tf.bool),
+            *self._tables,
+            self._bins,
+            self._near_zero,
+        )
+
+    def kernels(self, flat: np.ndarray) -> list[np.ndarray]:
+        """A flat vector of these kernels, copied to the host, cut back into one
+        ``[rows, last axis]`` matrix per group, in the order of `groups`."""
+        shapes = [_matrix_shape(self.groups[k]) for k in self.segments.order]
+        ends = np.cumsum([rows * width for rows, width in shapes])
+        kernels: list[np.ndarray] = [np.zeros(0)] * len(self.groups)
+        for k, part, shape in zip(self.segments.order, np.split(flat, ends[:-1]), shapes):
+            kernels[k] = part.reshape(shape)
+        return kernels
+
+    def slice_mask(self, present: Sequence[bool]) -> np.ndarray:
+        """Which rows to write, from one flag per position (a gradient present or not)."""
+        return np.concatenate(
+            [np.full(len(g.slices), bool(present[p])) for g, p in zip(self.groups, self.positions)]
+        )
+
+
+def _kernel(group: KernelGroup, whole: tf.Tensor) -> tf.Tensor:
+    """The group's kernel of `whole`, without the no-op slice of a variable that is its own
+    kernel (most are: an index of slices that keeps the shape selects everything), a few ops
+    fewer per kernel in the logging graph."""
+    view = group.slices[0].kernel_view
+    shape = tuple(whole.shape)
+    if view.permutation is None and view.shape is None and view.shape_of(shape) == shape:
+        return whole
+    return group.select(whole)
+
+
+def _matrix_shape(group: KernelGroup) -> tuple[int, int]:
+    """(rows, last axis) of the group's kernel seen as a matrix (a scalar is 1 x 1)."""
+    info = group.slices[0]
+    shape = info.kernel_view.shape_of(tuple(group.variable.shape))
+    width = int(shape[-1]) if shape else 1
+    size = int(np.prod(shape)) if shape else 1
+    return (size // width if width else 0), width
+
+
+def _packings(kind: str, groups: Sequence[KernelGroup], options: LogOptions) -> list[Packing]:
+    """One `Packing` per compute dtype among `groups` (almost always one)."""
+    by_dtype: dict[tf.DType, list[int]] = {}
+    for i, group in enumerate(groups):
+        dtype = stats.compute_dtype(tf.as_dtype(group.variable.dtype))
+        by_dtype.setdefault(dtype, []).append(i)
+    return [
+        Packing(kind, dtype, [groups[i] for i in positions], positions, options)
+        for dtype, positions in by_dtype.items()
+    ]
+
+
 class GateLogger:
     """Writes per-gate records of one model to one summary writer.
 
     Records are queued in the writer, which flushes on its own schedule (`flush_millis`,
     `max_queue`) or on `writer.flush()`: a logged step never waits for the disk.
 
-    Keeps the previous logged weights in variables on their device to compute update sizes,
-    so use one logger per model and writer for the whole training. Variables rather than
-    tensors handed back to Python, so that weights can be logged from inside a compiled
-    training step (`write_weight_stats`) and from the host (`log_weights`) with one history.
+    Keeps the previous logged weights in variables on their device (one flat vector per
+    `Packing`) to compute update sizes, so use one logger per model and writer for the whole
+    training. Variables rather than tensors handed back to Python, so that weight statistics can
+    be computed from inside a compiled training step (`weight_stats`) and from the host
+    (`log_weights`) with one history.
     """
 
     def __init__(
@@ -91,25 +206,21 @@ class GateLogger:
         self.writer = writer
         self.options = options or LogOptions()
         self.groups = group_kernels(gates.split_model(model, layers=layers))
+        self.weight_packings = _packings("weights", self.groups, self.options)
+        self.gradient_packings = _packings("gradients", self.trainable_groups, self.options)
         self._described: set = set()
-        self._update_column = np.array(
-            [name == "update_size" for name in metadata.STAT_FIELDS]
-            + [False] * self.options.histogram_bins
-        )
+        self._prefixes: dict[str, bytes] = {}
         with tf.init_scope():
             self._previous = [
-                tf.Variable(kernel, trainable=False, name="weightgates_previous")
-                for kernel in self._read_kernels()
+                compat.local_variable(tf.zeros([p.segments.size], p.dtype), "weightgates_previous")
+                for p in self.weight_packings
             ]
-            self._has_previous = tf.Variable(
-                False, trainable=False, name="weightgates_has_previous"
-            )
-            self._weights_described = tf.Variable(
-                tf.zeros([len(self.groups)], tf.bool), trainable=False, name="weightgates_described"
-            )
-        self._kernel_writers: dict = {}
-        self._weights_fn = tf.function(self.write_weight_stats, autograph=False)
-        self._gradients_fn = tf.function(self.write_gradient_stats, autograph=False)
+            self._has_previous = compat.local_variable(False, "weightgates_has_previous")
+        self._weights_fn = tf.function(self.weight_stats, autograph=False)
+        self._gradients_fn = tf.function(
+            lambda gradients: self.gradient_stats(self.flat_gradients(gradients)),
+            autograph=False,
+        )
 
     @property
     def model(self) -> Any:
@@ -128,10 +239,11 @@ class GateLogger:
         if not self.groups:
             return
         if statistics:
-            self._weights_fn(tf.constant(step, dtype=tf.int64))
+            self.write_stats("weights", step, [a.numpy() for a in self._weights_fn()])
         if snapshot_values:
+            wholes = [(g, _to_numpy(g.variable)) for g in self.groups]
             self._write_snapshots(
-                "weights", step, [(g, _to_numpy(g.variable)) for g in self.groups]
+                "weights", step, [(s, s.select(a)) for g, a in wholes for s in g.slices]
             )
 
     def log_gradients(
@@ -147,199 +259,158 @@ class GateLogger:
         if len(gradients) != len(groups):
             raise ValueError(f"expected {len(groups)} gradients, got {len(gradients)}")
         gradients = [None if g is None else tf.convert_to_tensor(g) for g in gradients]
-        present = [i for i, g in enumerate(gradients) if g is not None]
-        if not present:
+        present = [g is not None for g in gradients]
+        if not any(present):
             return
         if statistics:
-            describe = self._take_undescribed("gradients", present)
-            self._gradients_fn(tf.constant(step, dtype=tf.int64), gradients, describe)
+            arrays = [a.numpy() for a in self._gradients_fn(gradients)]
+            self.write_stats("gradients", step, arrays, present)
         if snapshot_values:
+            arrays = [(groups[i], np.asarray(g)) for i, g in enumerate(gradients) if g is not None]
             self._write_snapshots(
-                "gradients", step, [(groups[i], np.asarray(gradients[i])) for i in present]
+                "gradients", step, [(s, s.select(a)) for g, a in arrays for s in g.slices]
             )
 
     def describe_again(self) -> None:
         """Attaches the metadata to each tag's next write again: for a new event file, after
         the one that held the first writes failed (`event_writer`)."""
         self._described.clear()
-        self._weights_described.assign(tf.zeros_like(self._weights_described))
+        self._prefixes.clear()
+
+    def snapshot_gradient_kernels(self, kernels: Sequence[np.ndarray | None], step: int) -> None:
+        """Writes gradient snapshots from kernel matrices (aligned with `trainable_groups`,
+        None where there is none), as `Packing.kernels` cuts them: a gate is a block of
+        columns, as `gates.GateSlice.select_kernel` lays the gates side by side."""
+        pairs = []
+        for group, kernel in zip(self.trainable_groups, kernels):
+            if kernel is None:
+                continue
+            width = kernel.shape[1] // len(group.slices)
+            for g, info in enumerate(group.slices):
+                columns = kernel[:, g * width : (g + 1) * width]
+                pairs.append((info, columns.reshape(info.shape)))
+        self._write_snapshots("gradients", step, pairs)
 
     def gradient_pairs(self, grads_and_vars: Iterable[tuple[Any, Any]]) -> list[Any]:
         """Aligns (gradient, variable) pairs from any training loop with `trainable_groups`."""
         by_variable = {id(v): g for g, v in grads_and_vars}
         return [by_variable.get(id(g.variable)) for g in self.trainable_groups]
 
-    def _take_undescribed(self, kind: str, indices: Iterable[int]) -> tf.Tensor:
-        """Which of these groups' tags still need their metadata (their first write). A tensor,
-        not a Python value, so that the compiled functions are traced only once."""
-        flags = []
-        for i in indices:
-            flags.append((kind, i) not in self._described)
-            self._described.add((kind, i))
-        return tf.constant(flags, dtype=tf.bool)
-
-    def _read_kernels(self) -> list[tf.Tensor]:
-        return [g.select(tf.convert_to_tensor(g.variable)) for g in self.groups]
-
-    def write_weight_stats(self, step: tf.Tensor) -> None:
-        """Writes the statistics of every logged kernel's current weights at `step` (int64) and
-        keeps them for the next update size (NaN at the first logged step). Builds ops in the
-        current graph, so it can be called while a training step is traced, after the
-        optimizer's update: the reads of the weights then follow the update."""
-        if not self.groups:
-            return
-        kernels = self._read_kernels()
-        previous = [v.read_value() for v in self._previous]
+    def weight_stats(self) -> list[tf.Tensor]:
+        """The statistics of every logged kernel's current weights, one array per packing of
+        `weight_packings`, and keeps the weights for the next update size (NaN at the first
+        logged step). Builds ops in the current graph, so it can be called while a training
+        step is traced, after the optimizer's update: the reads of the weights then follow the
+        update."""
+        variables = [g.variable for g in self.groups]
         has_previous = self._has_previous.read_value()
-        describe = tf.logical_not(self._weights_described.read_value())
-        for i, (group, kernel) in enumerate(zip(self.groups, kernels)):
-            self._write_kernel(
-                group, "weights", kernel, previous[i], has_previous, describe[i], step
-            )
-        for variable, kernel in zip(self._previous, kernels):
-            variable.assign(kernel)
+        results = []
+        for packing, previous in zip(self.weight_packings, self._previous):
+            values = packing.flat(variables)
+            results.append(packing.stats(values, previous.read_value(), has_previous))
+            previous.assign(values)
         self._has_previous.assign(True)
-        self._weights_described.assign(tf.ones_like(self._weights_described))
+        return results
 
-    def write_gradient_stats(
-        self, step: tf.Tensor, gradients: Sequence[Any], describe: tf.Tensor
+    def flat_gradients(self, gradients: Sequence[Any]) -> list[tf.Tensor]:
+        """Whole-variable `gradients` (aligned with `trainable_groups`, None where there is
+        none: it reads as zeros) as one flat vector per packing of `gradient_packings`."""
+        return [packing.flat(gradients) for packing in self.gradient_packings]
+
+    def gradient_stats(self, flats: Sequence[tf.Tensor]) -> list[tf.Tensor]:
+        """The statistics of gradients given as `flat_gradients` lays them out, one array per
+        packing (the rows of absent gradients, statistics of zeros, are for `write_stats` to
+        leave out). Builds ops in the current graph."""
+        return [p.stats(v, v, False) for p, v in zip(self.gradient_packings, flats)]
+
+    def write_stats(
+        self,
+        kind: str,
+        step: int,
+        arrays: Sequence[np.ndarray],
+        present: Sequence[bool] | None = None,
     ) -> None:
-        """Writes the statistics of whole-variable `gradients` (aligned with `trainable_groups`,
-        None where there is none) at `step` (int64). Builds ops in the current graph, so it can
-        be called while another `tf.function` is traced, such as a training step.
-
-        `describe` is a bool tensor with one flag per present gradient: whether its tags still
-        need their metadata (their first write). Callers that decide that in the graph keep the
-        flags themselves; `log_gradients` keeps them in this logger.
-        """
-        present = [
-            (g, grad) for g, grad in zip(self.trainable_groups, gradients) if grad is not None
-        ]
-        for j, (group, gradient) in enumerate(present):
-            kernel = group.select(gradient)
-            self._write_kernel(group, "gradients", kernel, kernel, False, describe[j], step)
-
-    def _write_kernel(self, group, kind, kernel, previous, has_previous, describe, step):
-        """Calls the kernel writer for this group's gate count and dtype on the kernel seen as
-        a matrix (rows x gates*units), with the group's tags and metadata as string tensors."""
-        dtype = stats.compute_dtype(kernel.dtype)
-        texts = self._texts(group, kind)
-        self._kernel_writer(len(group.slices), kind, dtype)(
-            _as_matrix(kernel, dtype),
-            _as_matrix(previous, dtype),
-            tf.convert_to_tensor(has_previous),
-            describe,
-            *texts,
-            step,
-        )
-
-    def _texts(self, group: KernelGroup, kind: str) -> tuple[np.ndarray, ...]:
-        """Tags and serialized metadata of the group's stats and histogram records, per gate."""
-        return (
-            np.array([metadata.stats_tag(info, kind) for info in group.slices], dtype=object),
-            np.array(
-                [self._stats_metadata(info, kind).SerializeToString() for info in group.slices],
-                dtype=object,
-            ),
-            np.array([metadata.histogram_tag(info, kind) for info in group.slices], dtype=object),
-            np.array(
-                [
-                    metadata.create_histogram_metadata(info, kind).SerializeToString()
-                    for info in group.slices
-                ],
-                dtype=object,
-            ),
-        )
-
-    def _kernel_writer(self, gates: int, kind: str, dtype: tf.DType):
-        """One compiled function per (gate count, kind, dtype), whatever the kernel's shape:
-        tracing is paid a few times per model instead of once per kernel, which kept large
-        models waiting for seconds at their first logged step."""
-        key = (gates, kind, dtype)
-        if key not in self._kernel_writers:
-            matrix = tf.TensorSpec([None, None], dtype)
-            flag = tf.TensorSpec([], tf.bool)
-            text = tf.TensorSpec([gates], tf.string)
-            signature = [
-                matrix,
-                matrix,
-                flag,
-                flag,
-                text,
-                text,
-                text,
-                text,
-                tf.TensorSpec([], tf.int64),
-            ]
-
-            def write(
-                kernel, previous, has_previous, describe, tags, metas, hist_tags, hist_metas, step
-            ):
-                per_gate = stats.gate_stats(
-                    kernel,
-                    gates=gates,
-                    bins=self.options.histogram_bins,
-                    near_zero=self.options.threshold(kind),
-                    previous=previous,
+        """Writes the statistics `weight_stats` or `gradient_stats` computed (as NumPy arrays)
+        at `step`: one stats record per slice (and a histogram, with `write_histograms`), all in
+        one event. `present` (gradients): one flag per trainable group, whose rows to write."""
+        packings = self.weight_packings if kind == "weights" else self.gradient_packings
+        records = []
+        for packing, array in zip(packings, arrays):
+            mask = None if present is None else packing.slice_mask(present)
+            for row, info in enumerate(packing.slices):
+                if mask is not None and not mask[row]:
+                    continue
+                records.append(
+                    self._record(
+                        packing.stats_tags[row],
+                        array[row],
+                        functools.partial(self._stats_metadata, info, kind),
+                    )
                 )
-                per_gate = tf.where(
-                    tf.logical_or(has_previous, ~self._update_column),
-                    per_gate,
-                    tf.constant(float("nan"), tf.float64),
-                )
-                metas = tf.where(describe, metas, "")
-                hist_metas = tf.where(describe, hist_metas, "")
-                # record_if(True): a surrounding `keras.callbacks.TensorBoard` sets a
-                # record_if of its own for the whole of `fit`, which must not thin ours.
-                with self.writer.as_default(), tf.summary.record_if(True):
-                    for gate in range(gates):
-                        tf.summary.write(
-                            tags[gate], per_gate[gate], step=step, metadata=metas[gate]
+                if self.options.write_histograms:
+                    records.append(
+                        self._record(
+                            packing.histogram_tags[row],
+                            stats.histogram_tensor(array[row]),
+                            functools.partial(metadata.create_histogram_metadata, info, kind),
                         )
-                        if self.options.write_histograms:
-                            tf.summary.write(
-                                hist_tags[gate],
-                                stats.histogram_tensor(per_gate[gate]),
-                                step=step,
-                                metadata=hist_metas[gate],
-                            )
+                    )
+        if records:
+            # record_if(True): a surrounding `keras.callbacks.TensorBoard` sets a record_if of
+            # its own for the whole of `fit`, which must not thin ours.
+            with self.writer.as_default(), tf.summary.record_if(True):
+                tf.summary.experimental.write_raw_pb(b"".join(records), step=step)
 
-            self._kernel_writers[key] = tf.function(
-                write, input_signature=signature, autograph=False
-            )
-        return self._kernel_writers[key]
+    def _record(
+        self, tag: str, values: np.ndarray, describe: Callable[[], summary_pb2.SummaryMetadata]
+    ) -> bytes:
+        """One record as a serialized `Summary` of one value: `values` (float64) as the tensor a
+        `tf.summary.write` of them would store, with the tag's metadata (`describe()`) on its
+        first write.
+        Serialized Summaries concatenate into one Summary holding all their values.
+
+        After the first write a tag's record differs from the last one only in its tensor's
+        bytes, which protobuf serializes last (fields go in number order: the value's tensor
+        after its tag, the tensor's content after its dtype and shape): the bytes before them
+        are kept per tag, so that encoding a step is a join, not a protobuf message per slice.
+        """
+        content = np.ascontiguousarray(values, "<f8").tobytes()
+        if tag in self._prefixes:
+            return self._prefixes[tag] + content
+        summary = summary_pb2.Summary()
+        value = summary.value.add(tag=tag)
+        tensor = value.tensor
+        tensor.dtype = types_pb2.DT_DOUBLE
+        for size in values.shape:
+            tensor.tensor_shape.dim.add(size=size)
+        tensor.tensor_content = bytes(len(content))
+        self._prefixes[tag] = summary.SerializeToString()[: -len(content) or None]
+        tensor.tensor_content = content
+        value.metadata.CopyFrom(describe())
+        return summary.SerializeToString()
 
     def _stats_metadata(self, info, kind):
         return metadata.create_stats_metadata(
             info, kind, bins=self.options.histogram_bins, near_zero=self.options.threshold(kind)
         )
 
-    def _write_snapshots(self, kind: str, step: int, arrays) -> None:
-        """Writes each gate of (group, whole-variable array) pairs, block-reduced."""
+    def _write_snapshots(self, kind: str, step: int, pairs) -> None:
+        """Writes (slice, its values) pairs, block-reduced."""
         max_cells = self.options.snapshot_max_cells
         with self.writer.as_default(), tf.summary.record_if(True):
-            for group, array in arrays:
-                for info in group.slices:
-                    tag = metadata.snapshot_tag(info, kind)
-                    description = None
-                    if tag not in self._described:
-                        self._described.add(tag)
-                        block = snapshot.snapshot_block(info.shape, max_cells)
-                        description = metadata.create_snapshot_metadata(
-                            info, kind, max_cells, block
-                        )
-                    tf.summary.write(
-                        tag,
-                        snapshot.reduce_snapshot(info.select(array), max_cells),
-                        step=step,
-                        metadata=description,
-                    )
-
-
-def _as_matrix(tensor: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
-    """The kernel as rows x last axis (a scalar is 1 x 1), the layout `gate_stats` splits."""
-    width = tensor.shape[-1] if tensor.shape.rank else 1
-    return tf.reshape(tf.cast(tensor, dtype), [-1, width])
+            for info, values in pairs:
+                tag = metadata.snapshot_tag(info, kind)
+                description = None
+                if tag not in self._described:
+                    self._described.add(tag)
+                    block = snapshot.snapshot_block(info.shape, max_cells)
+                    description = metadata.create_snapshot_metadata(info, kind, max_cells, block)
+                tf.summary.write(
+                    tag,
+                    snapshot.reduce_snapshot(values, max_cells),
+                    step=step,
+                    metadata=description,
+                )
 
 
 def _to_numpy(variable: Any) -> np.ndarray:

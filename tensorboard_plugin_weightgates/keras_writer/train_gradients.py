@@ -10,19 +10,22 @@ Keras computes that gradient inside its compiled training function, so it is cau
 made: when `fit` starts, `attach` wraps the method with which the model's optimizer applies the
 final gradients to the variables, and has Keras rebuild its training function, which traces the
 wrapper into the graph. There the wrapper adds one ``tf.cond`` on the optimizer's step counter,
-right after the update: on a logged step its branch, kept whole as one op, computes every
-kernel's per-gate gradient statistics on the device, writes them
-(`summary.GateLogger.write_gradient_stats`), keeps the gradients in variables for the next
-snapshot, then writes the statistics of the updated weights
-(`summary.GateLogger.write_weight_stats`); on every other step it costs that predicate, with no
-copy and no host round trip. Snapshots, which copy whole tensors, stay with
-the callback on the host, at their own (rarer) steps. The
-predicate is evaluated per training step, also inside the loop that ``steps_per_execution > 1``
-compiles. `detach` (the callback's ``on_train_end``) restores the optimizer's method, the
-training function and ``jit_compile``; a `fit` that ends without ``on_train_end`` (an exception,
-an interrupt) is undone by the next call of ``make_train_function``, which every `fit` and
-``train_on_batch`` makes before its callbacks start, so a later `fit` without the callback never
-logs.
+right after the update: on a logged step its branch, kept whole as one op, lays the gradients
+and the updated weights end to end in flat vectors and calls the statistics function the host
+uses too (`stats.packed_stats`, already traced when the callback logged the initial weights, so
+the rebuilt training step costs Keras' own trace and a handful of ops more); the small
+statistics arrays go into variables (`TrainStepLogger.slots` of them, enough for every logged
+step of one call of the training function), with the gradients for the next snapshot. No
+summary op runs inside the training step: after the batch, the callback takes the new
+statistics (`TrainStepLogger.take`, one scalar copy to the host, then the small arrays) and
+writes them from the host. On every other step the branch costs its predicate, with no copy and
+no host round trip. Snapshots, which copy whole tensors, stay with the callback on the host, at
+their own (rarer) steps. The predicate is evaluated per training step, also inside the loop that
+``steps_per_execution > 1`` compiles. `detach` (the callback's ``on_train_end``) restores the
+optimizer's method, the training function and ``jit_compile``; a `fit` that ends without
+``on_train_end`` (an exception, an interrupt) is undone by the next call of
+``make_train_function``, which every `fit` and ``train_on_batch`` makes before its callbacks
+start, so a later `fit` without the callback never logs.
 
 The wrapped method, per optimizer family (the innermost one under a ``LossScaleOptimizer``;
 `compat.UPDATE_METHODS`, like every private Keras access, lives in `compat`):
@@ -54,8 +57,9 @@ callback reads it at that batch's end), the step of the weights the callback log
 
 Limits
 ------
-Summary writes cannot be compiled by XLA: a model with ``jit_compile=True`` trains without it
-while attached (with a warning). The gradients kept for snapshots are one extra copy of the
+The statistics function, whose shapes are all dynamic (one trace for every model), cannot be
+compiled by XLA: a model with ``jit_compile=True`` trains without it while attached (with a
+warning). The gradients kept for snapshots are one extra copy of the
 logged trainable variables, on their device (one per replica under ``MirroredStrategy`` when the
 variables are created in the strategy's scope). When something changes the weights after the
 optimizer's update method (variable constraints, Keras 3's EMA overwrite), the weights'
@@ -65,6 +69,7 @@ loss-scale optimizer skips and, with ``steps_per_execution > 1``, the steps the 
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 import weakref
 from collections.abc import Sequence
@@ -73,18 +78,20 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tensorboard_plugin_weightgates.format import metadata
 from tensorboard_plugin_weightgates.format.options import EPOCH
 from tensorboard_plugin_weightgates.keras_writer import compat
 from tensorboard_plugin_weightgates.keras_writer.summary import GateLogger
 
 
 class TrainStepLogger:
-    """Logs the gradients an optimizer applies, and the weights it makes, from inside the
-    training step.
+    """Computes the statistics of the gradients an optimizer applies, and of the weights it
+    makes, from inside the training step, for the host to write after the batch.
 
-    One per callback and model. Its variables (which tags are described yet, the last logged
-    step, the step of the gradients kept for snapshots, the gradients themselves, the step that
-    ends the epoch) are created here, eagerly, so that tracing the training step creates none.
+    One per callback and model. Its variables (the statistics of the last `slots` logged steps,
+    their steps and sequence numbers, which gradients each had, the gradients kept for
+    snapshots, the step that ends the epoch) are created here, eagerly, so that tracing the
+    training step creates none.
 
     Args:
       logger: the writer; gradients are logged for its `trainable_groups`, weights for all
@@ -92,9 +99,12 @@ class TrainStepLogger:
       update_freq: log when the step count after the update is a multiple of this integer, or
         `"epoch"` to log the step set by `expect_step` (the last step of the epoch).
       keep_values: keep the last logged gradients for `last_gradients` (snapshots).
-      log_weights: also write the weights' statistics after the update. Off when something
+      log_weights: also compute the weights' statistics after the update. Off when something
         changes the weights after the optimizer's update method (see `weights_final_in_update`),
         then the callback logs them from the host.
+      steps_per_execution: training steps per call of the training function (Keras'
+        ``steps_per_execution``): the host reads the statistics once per call, so there is room
+        for every logged step a call can hold.
     """
 
     def __init__(
@@ -103,47 +113,61 @@ class TrainStepLogger:
         update_freq: int | str,
         keep_values: bool,
         log_weights: bool = True,
+        steps_per_execution: int = 1,
     ):
         if update_freq != EPOCH and not (isinstance(update_freq, int) and update_freq >= 1):
             raise ValueError(f'update_freq must be "epoch" or an integer >= 1, got {update_freq!r}')
         self.logger = logger
         self.update_freq = update_freq
         self.log_weights = log_weights
+        per_call = max(1, int(steps_per_execution))
+        self.slots = 1 if update_freq == EPOCH else -(-per_call // int(update_freq))
         self._log_fn = compat.uninlined_function(self._log)
+        self._taken = 0
         groups = logger.trainable_groups
         self._keys = [compat.variable_key(g.variable) for g in groups]
-        unique = list(dict.fromkeys(self._keys))
-        self._slot = [unique.index(key) for key in self._keys]
-        variables = {key: g.variable for key, g in zip(self._keys, groups)}
+        width = len(metadata.STAT_FIELDS) + logger.options.histogram_bins
+
+        def buffers(packings) -> list[tf.Variable]:
+            return [
+                compat.local_variable(
+                    tf.zeros([self.slots, p.segments.slices, width], tf.float64),
+                    "weightgates_stats",
+                )
+                for p in packings
+            ]
+
         with tf.init_scope():
-            self._described = tf.Variable(
-                tf.zeros([len(groups)], tf.bool), trainable=False, name="weightgates_described"
+            self._count = compat.local_variable(tf.constant(0, tf.int64), "weightgates_log_count")
+            self._sequence = compat.local_variable(
+                tf.zeros([self.slots], tf.int64), "weightgates_sequence"
             )
-            self._logged_step = tf.Variable(
-                tf.constant(-1, tf.int64), trainable=False, name="weightgates_logged_step"
+            self._steps = compat.local_variable(
+                tf.zeros([self.slots], tf.int64), "weightgates_steps"
             )
-            self._gradient_step = tf.Variable(
-                tf.constant(-1, tf.int64), trainable=False, name="weightgates_gradient_step"
+            self._present = compat.local_variable(
+                tf.zeros([self.slots, len(groups)], tf.bool), "weightgates_present"
             )
-            self._expected_step = tf.Variable(
-                tf.constant(-1, tf.int64), trainable=False, name="weightgates_expected_step"
+            self._gradient_stats = buffers(logger.gradient_packings)
+            self._weight_stats = buffers(logger.weight_packings) if log_weights else []
+            self._gradient_step = compat.local_variable(
+                tf.constant(-1, tf.int64), "weightgates_gradient_step"
+            )
+            self._expected_step = compat.local_variable(
+                tf.constant(-1, tf.int64), "weightgates_expected_step"
             )
             self._values = (
                 [
-                    tf.Variable(
-                        tf.zeros(variables[key].shape, tf.as_dtype(variables[key].dtype)),
-                        trainable=False,
-                        name="weightgates_gradient",
+                    compat.local_variable(
+                        tf.zeros([p.segments.size], p.dtype), "weightgates_gradients"
                     )
-                    for key in unique
+                    for p in logger.gradient_packings
                 ]
                 if keep_values
                 else None
             )
-            self._value_steps = tf.Variable(
-                tf.fill([len(unique)], tf.constant(-1, tf.int64)),
-                trainable=False,
-                name="weightgates_gradient_steps",
+            self._value_steps = compat.local_variable(
+                tf.fill([len(groups)], tf.constant(-1, tf.int64)), "weightgates_gradient_steps"
             )
 
     def expect_step(self, step: int) -> None:
@@ -151,29 +175,54 @@ class TrainStepLogger:
         none). One small host-to-device write; call it when an epoch begins."""
         self._expected_step.assign(step)
 
-    def describe_again(self) -> None:
-        """Attaches the metadata to each gradient tag's next write again (see
-        `GateLogger.describe_again`)."""
-        self._described.assign(tf.zeros_like(self._described))
-
     def last_gradients(self) -> tuple[int, list[np.ndarray | None]] | None:
-        """The last logged step and its gradients, aligned with the logger's
-        `trainable_groups` (None for a variable without a gradient at that step); None before
-        the first logged step or without `keep_values`. Copies the gradients to the host."""
+        """The last logged step and its gradients as kernel matrices (`Packing.kernels`),
+        aligned with the logger's `trainable_groups` (None for a kernel without a gradient at
+        that step); None before the first logged step or without `keep_values`. Copies the
+        gradients to the host."""
         step = int(self._gradient_step.numpy())
         if step < 0 or self._values is None:
             return None
         current = self._value_steps.numpy() == step
-        values: list[np.ndarray | None] = [
-            v.numpy() if fresh else None for v, fresh in zip(self._values, current)
-        ]
-        return step, [values[slot] for slot in self._slot]
+        kernels: list[np.ndarray | None] = [None] * len(current)
+        for packing, flat in zip(self.logger.gradient_packings, self._values):
+            for position, kernel in zip(packing.positions, packing.kernels(flat.numpy())):
+                kernels[position] = kernel if current[position] else None
+        return step, kernels
 
-    def logged_step(self) -> int:
-        """The last step logged from the training step, -1 before the first: the host reads it
-        (one scalar copy) before logging at the end of an epoch or of training, so that a step
-        is never written twice."""
-        return int(self._logged_step.numpy())
+    def take(self) -> list[LoggedStep]:
+        """The steps logged by the training step since the last call, oldest first: one scalar
+        copy to the host, and the small statistics arrays when there are new steps. Warns when
+        more steps were logged than `slots` holds (then the oldest are lost)."""
+        count = int(self._count.numpy())
+        if count <= self._taken:
+            return []
+        if count - self._taken > self.slots:
+            warnings.warn(
+                f"WeightGatesCallback: {count - self._taken - self.slots} logged training "
+                "steps were overwritten before they were written",
+                stacklevel=3,
+            )
+        sequence, steps, present = (
+            self._sequence.numpy(),
+            self._steps.numpy(),
+            self._present.numpy(),
+        )
+        gradients = [b.numpy() for b in self._gradient_stats]
+        weights = [b.numpy() for b in self._weight_stats]
+        taken = []
+        for slot in np.argsort(sequence):
+            if sequence[slot] > self._taken:
+                taken.append(
+                    LoggedStep(
+                        step=int(steps[slot]),
+                        gradients=[g[slot] for g in gradients],
+                        present=present[slot].tolist(),
+                        weights=[w[slot] for w in weights] if weights else None,
+                    )
+                )
+        self._taken = count
+        return taken
 
     def log_step(
         self, step: tf.Tensor, distribution: tf.distribute.Strategy, grads_and_vars: Sequence
@@ -181,7 +230,7 @@ class TrainStepLogger:
         """Adds the logging to the graph being traced, right after the optimizer has applied
         `grads_and_vars` as the update that makes the step count `step`: on logged steps the
         statistics of those gradients, and of the weights the update made (those the callback
-        would read at the batch's end), with no call from the host.
+        would read at the batch's end), kept for the host; no summary op, no host call.
 
         One ``tf.cond`` after the update, rather than one for the gradients before it: a branch
         that takes every gradient as input, placed before the update, held back the updates
@@ -199,27 +248,46 @@ class TrainStepLogger:
         return tf.equal(tf.math.floormod(step, self.update_freq), 0)
 
     def _log(self, step: tf.Tensor, gradients: list) -> None:
-        """The logged step: gradient statistics, describe flags and the values for snapshots,
-        then the weights' statistics. Sparse gradients (embeddings) are made dense here, on
-        logged steps only."""
+        """The logged step: gradient and weight statistics into the next slot, and the values
+        for snapshots. Sparse gradients (embeddings) are made dense here, on logged steps
+        only."""
         gradients = [None if g is None else tf.convert_to_tensor(g) for g in gradients]
-        present = [i for i, g in enumerate(gradients) if g is not None]
-        if present:
-            describe = tf.logical_not(tf.gather(self._described, present))
-            self.logger.write_gradient_stats(step, gradients, describe)
-            mask = np.zeros(len(gradients), dtype=bool)
-            mask[present] = True
-            self._described.assign(tf.logical_or(self._described, mask))
+        present = [g is not None for g in gradients]
+        slot = tf.math.floormod(self._count, self.slots)[None, None]
+        count = self._count + 1
+
+        def put(buffer: tf.Variable, value: Any) -> None:
+            buffer.assign(tf.tensor_scatter_nd_update(buffer, slot, value[None]))
+
+        flats = self.logger.flat_gradients(gradients)
+        for buffer, value in zip(self._gradient_stats, self.logger.gradient_stats(flats)):
+            put(buffer, value)
+        if self.log_weights:
+            for buffer, value in zip(self._weight_stats, self.logger.weight_stats()):
+                put(buffer, value)
+        put(self._present, tf.constant(present))
+        put(self._steps, step)
+        put(self._sequence, count)
+        self._count.assign(count)
+        if any(present):
             self._gradient_step.assign(step)
             if self._values is not None:
-                for i in present:
-                    self._values[self._slot[i]].assign(gradients[i])
-                fresh = np.zeros(len(self._values), dtype=bool)
-                fresh[[self._slot[i] for i in present]] = True
-                self._value_steps.assign(tf.where(fresh, step, self._value_steps))
-        if self.log_weights:
-            self.logger.write_weight_stats(step)
-            self._logged_step.assign(step)
+                for variable, flat in zip(self._values, flats):
+                    variable.assign(flat)
+                self._value_steps.assign(tf.where(present, step, self._value_steps))
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggedStep:
+    """The statistics a training step computed, for the host to write (`TrainStepLogger.take`):
+    one array per packing of the logger's `gradient_packings` (rows of absent gradients
+    included), which trainable groups had a gradient, and the weights' arrays per packing of
+    `weight_packings` (None when the weights are logged from the host)."""
+
+    step: int
+    gradients: list[np.ndarray]
+    present: list[bool]
+    weights: list[np.ndarray] | None
 
 
 def weights_final_in_update(model: Any) -> bool:
@@ -282,8 +350,9 @@ class _Attachment:
         _set(model, "make_train_function", _undo_then(weakref.ref(model)))
         if self.jit_compile:
             warnings.warn(
-                'WeightGatesCallback(gradients="train") writes summaries inside the training '
-                "step, which XLA cannot compile: this fit runs with jit_compile=False",
+                'WeightGatesCallback(gradients="train") computes statistics of dynamic shape '
+                "inside the training step, which XLA cannot compile: this fit runs with "
+                "jit_compile=False",
                 stacklevel=4,
             )
             model.jit_compile = False
