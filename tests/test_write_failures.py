@@ -145,3 +145,21 @@ def test_deleted_log_directory_never_stops_training(tmp_path, quick_retry):
     assert len(messages) == 1 and str(tmp_path / "run") in messages[0]
     fit(model, callback, 1, x, y)
     assert {5, 6} <= readable_steps(str(tmp_path / "run"))["weights"]
+
+
+def test_a_writer_collected_while_a_graph_is_built_is_deleted_outside_it(tmp_path):
+    """A garbage collection can drop the last writer in the middle of a trace (Keras tracing
+    its training step): its resource is deleted eagerly, never by an op of that graph, which
+    would destroy the resource when the graph runs (and could wait forever on the graph's
+    lock)."""
+    holder = [event_writer.EventWriter(str(tmp_path / "run"))]
+
+    @tf.function
+    def traced(x):
+        holder.clear()
+        return x + 1.0
+
+    graph = traced.get_concrete_function(tf.TensorSpec([], tf.float32)).graph
+    assert not holder
+    assert "DestroyResourceOp" not in {op.type for op in graph.get_operations()}
+    assert traced(tf.constant(1.0)).numpy() == 2.0

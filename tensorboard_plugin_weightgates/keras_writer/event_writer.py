@@ -204,7 +204,12 @@ def _probe_directory(logdir: str) -> None:
 
 def _destroy(resource: Any) -> None:
     """Deletes the writer resource when its writer goes, which writes out what is queued
-    (errors ignored by TensorFlow); also at interpreter exit, where TensorFlow may be gone."""
+    (errors ignored by TensorFlow); also at interpreter exit, where TensorFlow may be gone.
+
+    A garbage collection can run this in the middle of building a graph (Keras tracing its
+    training step): the op is made eagerly (`tf.init_scope`), as TensorFlow's own resource
+    deleters do, since adding it to that graph would wait forever on the graph's lock, which
+    the same thread holds."""
     with contextlib.suppress(Exception):
-        with tf.device("cpu:0"):
+        with tf.init_scope(), tf.device("cpu:0"):
             tf.raw_ops.DestroyResourceOp(resource=resource, ignore_lookup_error=True)

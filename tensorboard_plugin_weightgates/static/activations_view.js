@@ -6,7 +6,7 @@
 import { activationGroups, groupSteps, groupsByDirection, nameLabel, nonFinite } from "./activation_data.js";
 import { MAP_RANGES, MAP_SCALES } from "./activation_maps_layout.js";
 import { ActivationMapsPanel, mapsLegend, prepareMap } from "./activation_maps.js";
-import { h, messagePanel, replaceChildren, segmented, selectField } from "./dom.js";
+import { h, messagePanel, replaceChildren, segmented, selectField, stepSlider } from "./dom.js";
 import { formatValue } from "./format.js";
 import { GradientFlowChart } from "./gradient_flow.js";
 import { FLOW_MODES, flowRatio, runSeries, stepColor, stepSeries } from "./gradient_flow_layout.js";
@@ -47,15 +47,10 @@ export class ActivationsView {
     this.steps = [];
     this.drawables = [];
     this.tooltip = new Tooltip();
-    this.slider = h("input", {
-      type: "range",
-      class: "wg-step-slider",
-      min: "0",
-      max: "0",
-      step: "1",
-      "aria-label": "Step",
-      oninput: () => onSettings({ step: this.steps[Number(this.slider.value)] ?? null }),
-    });
+    this.slider = stepSlider(
+      () => this.steps,
+      (step) => onSettings({ step }),
+    );
     this.stepLabel = h("output", { class: "wg-step-label" });
     this.stepField = h(
       "label",

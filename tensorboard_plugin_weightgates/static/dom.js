@@ -76,6 +76,23 @@ export function segmented(label, options, value, onChange) {
 }
 
 /** A labelled checkbox; calls `onChange(checked)`. */
+/**
+ * A range input over a view's logged steps: its value is an index into `steps()` (read when
+ * it moves, so the view can replace its steps), and `onStep` receives the step (null if none).
+ */
+export function stepSlider(steps, onStep) {
+  const slider = h("input", {
+    type: "range",
+    class: "wg-step-slider",
+    min: "0",
+    max: "0",
+    step: "1",
+    "aria-label": "Step",
+    oninput: () => onStep(steps()[Number(slider.value)] ?? null),
+  });
+  return slider;
+}
+
 export function checkboxField(label, checked, onChange, { title } = {}) {
   const input = h("input", { type: "checkbox", checked, onchange: () => onChange(input.checked) });
   return h("label", { class: "wg-field wg-check", title }, input, h("span", { class: "wg-field-label", text: label }));

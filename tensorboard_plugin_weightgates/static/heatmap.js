@@ -23,7 +23,7 @@ import {
   limitText,
   rasterize,
 } from "./colorscale.js";
-import { h, messagePanel, replaceChildren, selectField, sizeCanvas } from "./dom.js";
+import { h, messagePanel, replaceChildren, selectField, sizeCanvas, stepSlider } from "./dom.js";
 import { composeFigure, downloadPng } from "./figure.js";
 import { formatValue, safeFilename } from "./format.js";
 import { cellAt, heatmapHeight, isReduced, originalCell } from "./heatmap_layout.js";
@@ -83,15 +83,10 @@ export class HeatmapView {
     this.plane = selectField("Cells", PLANES, DEFAULT_HEATMAP_SETTINGS.plane, (plane) => onSettings({ plane }), {
       title: "Large kernels are stored in blocks: show each block's mean or its value of largest magnitude",
     });
-    this.slider = h("input", {
-      type: "range",
-      class: "wg-step-slider",
-      min: "0",
-      max: "0",
-      step: "1",
-      "aria-label": "Step",
-      oninput: () => onSettings({ step: this.steps[Number(this.slider.value)] ?? null }),
-    });
+    this.slider = stepSlider(
+      () => this.steps,
+      (step) => onSettings({ step }),
+    );
     this.stepLabel = h("output", { class: "wg-step-label" });
     this.legend = h("div", { class: "wg-legend" });
     this.help = h("p", { class: "wg-help" });
