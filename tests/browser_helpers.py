@@ -205,8 +205,17 @@ def snapshot(url: str, **params) -> tuple[dict, np.ndarray]:
     return header, data.reshape(len(header["planes"]), header["rows"], header["cols"])
 
 
-def launch_chromium(playwright):
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+@contextlib.contextmanager
+def chromium_browser() -> Iterator:
+    """Debian's Chromium, headless, driven by Playwright: one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 def plugin_frame(page, timeout_ms: float = 60000):

@@ -25,9 +25,9 @@ from browser_helpers import (
     RUN_DIRS,
     WIDE_RUN,
     XSS_RUN,
+    chromium_browser,
     get,
     get_json,
-    launch_chromium,
     plugin_frame,
     run_name,
     snapshot,
@@ -62,10 +62,8 @@ def server(request, logs):
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
+    with chromium_browser() as chromium:
         yield chromium
-        chromium.close()
 
 
 class Tab:

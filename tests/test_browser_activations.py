@@ -17,11 +17,11 @@ import urllib.parse
 
 import numpy as np
 import pytest
-from browser_helpers import ARTIFACTS, get, get_json, launch_chromium, plugin_frame, tensorboard
+from browser_helpers import ARTIFACTS, chromium_browser, get, get_json, plugin_frame, tensorboard
 
 pytestmark = pytest.mark.browser
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 LSTM, LSTM_B, NAN, GRU = "lstm/train", "lstm_b/train", "nan/train", "gru/train"
 RUNS = (LSTM, LSTM_B, NAN, GRU)
@@ -120,10 +120,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
+    with chromium_browser() as chromium:
         yield chromium
-        chromium.close()
 
 
 class Tab:

@@ -25,9 +25,7 @@ import multi_worker
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_train_gradients import assert_matches, gradient_steps, logged_gradients
-
-from tensorboard_plugin_weightgates.keras_writer import gates
+from test_train_gradients import assert_matches, gradient_steps, logged_gradients, tape_gradients
 
 pytestmark = pytest.mark.keras
 keras = tf.keras
@@ -88,20 +86,6 @@ def run_workers(out: str) -> list[str]:
     ]
 
 
-def tape_gradients(weights: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> dict:
-    """{slice key: gradient of the mean-squared error over (x, y)} with these weights."""
-    reference = multi_worker.model(keras)
-    reference.set_weights(weights)
-    with tf.GradientTape() as tape:
-        loss = keras.losses.MeanSquaredError()(y, reference(x, training=True))
-    variables = reference.trainable_variables
-    by_variable = {id(v): g.numpy() for v, g in zip(variables, tape.gradient(loss, variables))}
-    return {
-        (s.layer, s.direction, s.kernel, s.gate): by_variable[id(s.variable)][s.index]
-        for s in gates.split_model(reference)
-    }
-
-
 def weights_at(out: str, mode: str, step: int) -> list[np.ndarray]:
     saved = np.load(os.path.join(out, f"weights_{mode}.npz"))
     return [saved[f"s{step}_{i}"] for i in range(len([k for k in saved if k.startswith("s0_")]))]
@@ -135,4 +119,8 @@ def test_only_the_chief_writes_the_global_batch_gradient(tmp_path):
             else:  # the probe (the first global batch), with the weights of the logged step
                 x, y = multi_worker.global_batch(1)
                 weights = weights_at(out, mode, step)
-            assert_matches(stats[step], snapshots[step], tape_gradients(weights, x, y))
+            assert_matches(
+                stats[step],
+                snapshots[step],
+                tape_gradients(weights, x, y, lambda: multi_worker.model(keras)),
+            )

@@ -40,9 +40,10 @@ def slice_key(info) -> tuple:
     return (info.layer, info.direction, info.kernel, info.gate)
 
 
-def tape_gradients(weights, x, y, strategy=None) -> dict:
-    """{slice key: gradient of the mean-squared-error loss} for a model with these weights."""
-    reference = small_model()
+def tape_gradients(weights, x, y, make_model=None) -> dict:
+    """{slice key: gradient of the mean-squared-error loss over (x, y)} for a model of
+    `make_model` (default: `small_model`) with these weights."""
+    reference = (make_model or small_model)()
     reference.set_weights(weights)
     with tf.GradientTape() as tape:
         loss = keras.losses.MeanSquaredError()(y, reference(x, training=True))
