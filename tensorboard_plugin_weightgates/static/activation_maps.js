@@ -5,7 +5,7 @@
 import { nameLabel } from "./activation_data.js";
 import { mapCell, mapLimit, mapScale, maskedColumns, nanCells } from "./activation_maps_layout.js";
 import { NAN_COLOR, colorOf, cssColor, rasterize } from "./colorscale.js";
-import { h, sizeCanvas } from "./dom.js";
+import { h, imageCanvas, sizeCanvas } from "./dom.js";
 import { composeFigure, downloadPng } from "./figure.js";
 import { formatValue, safeFilename } from "./format.js";
 import { cellAt, heatmapHeight, rangeLabel } from "./heatmap_layout.js";
@@ -66,18 +66,13 @@ export function prepareMap(maps, name, saturationType, { scale, range }, sharedM
 
 function raster(header, values, limit, scale, masked) {
   const { rows, cols } = header;
-  const canvas = document.createElement("canvas");
-  canvas.width = Math.max(1, cols);
-  canvas.height = Math.max(1, rows);
-  if (rows > 0 && cols > 0) {
-    const image = new ImageData(cols, rows);
-    rasterize(image.data, values, rows, cols, new Float64Array(cols).fill(usableLimit(limit)), scale);
+  const limits = new Float64Array(cols).fill(usableLimit(limit));
+  return imageCanvas(rows, cols, (data) => {
+    rasterize(data, values, rows, cols, limits, scale);
     for (const c of masked) {
-      for (let r = 0; r < rows; r++) image.data.set(MASKED, (r * cols + c) * 4);
+      for (let r = 0; r < rows; r++) data.set(MASKED, (r * cols + c) * 4);
     }
-    canvas.getContext("2d").putImageData(image, 0, 0);
-  }
-  return canvas;
+  });
 }
 
 export class ActivationMapsPanel {

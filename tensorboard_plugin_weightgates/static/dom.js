@@ -124,6 +124,22 @@ export function messagePanel(kind, title, ...body) {
 }
 
 /**
+ * An offscreen canvas of one pixel per cell of a `rows` x `cols` grid, its RGBA bytes filled by
+ * `fill(data)` (row-major, 4 bytes a cell); drawn scaled into a view's canvas.
+ */
+export function imageCanvas(rows, cols, fill) {
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, cols);
+  canvas.height = Math.max(1, rows);
+  if (rows > 0 && cols > 0) {
+    const image = new ImageData(cols, rows);
+    fill(image.data);
+    canvas.getContext("2d").putImageData(image, 0, 0);
+  }
+  return canvas;
+}
+
+/**
  * Pixels per CSS pixel of the tab's canvases: the device's ratio, at least 2, so that a chart
  * downloaded as PNG (the canvas's own pixels) is sharp on a paper or a high-density screen.
  */

@@ -23,7 +23,7 @@ import {
   limitText,
   rasterize,
 } from "./colorscale.js";
-import { h, messagePanel, replaceChildren, selectField, sizeCanvas, stepSlider } from "./dom.js";
+import { h, imageCanvas, messagePanel, replaceChildren, selectField, sizeCanvas, stepSlider } from "./dom.js";
 import { composeFigure, downloadPng } from "./figure.js";
 import { formatValue, safeFilename } from "./format.js";
 import { cellAt, heatmapHeight, isReduced, originalCell } from "./heatmap_layout.js";
@@ -524,15 +524,8 @@ export class HeatmapView {
 /** An offscreen canvas holding one pixel per stored cell. */
 function rasterCanvas(header, values, gateLimits, scale) {
   const { rows, cols } = header;
-  const canvas = document.createElement("canvas");
-  canvas.width = Math.max(1, cols);
-  canvas.height = Math.max(1, rows);
-  if (rows > 0 && cols > 0) {
-    const image = new ImageData(cols, rows);
-    rasterize(image.data, values, rows, cols, columnLimits(gateLimits, header.gate_boundaries, cols), scale);
-    canvas.getContext("2d").putImageData(image, 0, 0);
-  }
-  return canvas;
+  const limits = columnLimits(gateLimits, header.gate_boundaries, cols);
+  return imageCanvas(rows, cols, (data) => rasterize(data, values, rows, cols, limits, scale));
 }
 
 /** Whether a snapshot holds a finite cell. */
