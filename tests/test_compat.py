@@ -192,17 +192,34 @@ def test_callback_lists_read_the_tensor_logs_flag():
     )
 
 
-def test_uninlined_functions_keep_their_attribute():
-    function = compat.uninlined_function(lambda x: x * 2.0)
+def test_logging_functions_stay_one_call_op_that_grappler_skips():
+    function = compat.logging_function(lambda x: x * 2.0)
     concrete = function.get_concrete_function(tf.TensorSpec([], tf.float32))
-
     assert concrete.function_def.attr[compat.NOINLINE_ATTRIBUTE].b, moved(
         f"tf.function(experimental_attributes={{{compat.NOINLINE_ATTRIBUTE!r}: True}})",
         'steps that log nothing pay for every op of the logging branch (gradients="train")',
     )
+
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.eager import context
+
+    before = context.context().function_call_options
+    caller = tf.function(lambda x: function(x) + 1.0).get_concrete_function(
+        tf.TensorSpec([], tf.float32)
+    )
+    calls = [op for op in caller.graph.get_operations() if "PartitionedCall" in op.type]
+    assert len(calls) == 1
+    config = config_pb2.ConfigProto.FromString(calls[0].get_attr("config_proto"))
+    assert config.graph_options.rewrite_options.disable_meta_optimizer, moved(
+        "the eager context's function_call_options (config_proto of call ops)",
+        "Grappler optimizes the logging graphs again (a second more on the first fit)",
+    )
+    assert context.context().function_call_options is before
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert float(function(tf.constant(2.0))) == 4.0
+        assert float(caller(tf.constant(2.0))) == 5.0
+    assert context.context().function_call_options is before
 
 
 def test_a_layers_call_can_be_intercepted_from_any_model():

@@ -8,6 +8,8 @@ import tensorflow as tf
 
 from tensorboard_plugin_weightgates.format import metadata, options
 from tensorboard_plugin_weightgates.keras_writer.stats import (
+    Segments,
+    compiled_packed_stats,
     compute_dtype,
     gate_stats,
     histogram_tensor,
@@ -145,6 +147,75 @@ def test_large_kernel_matches_numpy():
 
 def _nonfinite(values) -> np.ndarray:
     return (~np.isfinite(values.reshape(values.shape[0], 4, -1))).sum(axis=(0, 2))
+
+
+PACKED_KERNELS = [(7, 12, 4), (5, 8, 2), (0, 12, 3), (3, 12, 4), (1, 12, 4), (4, 6, 1), (2, 8, 2)]
+"""(rows, width, gates): kernels that share a width (a block of several, with a kernel without
+rows among them) and kernels alone in theirs, not in block order."""
+
+
+@pytest.mark.filterwarnings("ignore:All-NaN slice")  # the kernel without rows has no norm
+@pytest.mark.parametrize("broken", [None, 3])
+def test_packed_kernels_match_each_kernel_alone(broken):
+    """Every slice's row of one packed call equals the reference for its kernel alone, with a
+    NaN and Inf in one kernel (`broken`), which must not touch the others' statistics."""
+    segments = Segments.of_kernels(PACKED_KERNELS)
+    kernels = [
+        _values((rows, width), seed=k, nonfinite=k == broken)
+        for k, (rows, width, _) in enumerate(PACKED_KERNELS)
+    ]
+    previous = [
+        k + _values(k.shape, seed=50 + i, nonfinite=False) * 0.1 for i, k in enumerate(kernels)
+    ]
+
+    def flat(parts):
+        return np.concatenate([parts[k].reshape(-1) for k in segments.order]).astype(np.float32)
+
+    assert segments.size == flat(kernels).size
+    assert sorted(segments.order) == list(range(len(PACKED_KERNELS)))
+    for before, has_previous in ((flat(kernels), False), (flat(previous), True)):
+        result = np.asarray(
+            compiled_packed_stats(tf.float32)(
+                flat(kernels),
+                before,
+                tf.constant(has_previous),
+                *segments.tables(),
+                tf.constant(7, tf.int32),
+                tf.constant(0.05, tf.float64),
+            )
+        )
+        assert result.shape == (sum(g for _, _, g in PACKED_KERNELS), STATS + 7)
+        row = 0
+        for k, (_, _, gates) in enumerate(PACKED_KERNELS):
+            expected = _reference(kernels[k], gates, 7, 0.05, previous[k] if has_previous else None)
+            _assert_matches(result[row : row + gates], expected, kernels[k], gates, 7)
+            row += gates
+
+
+def test_an_overflowing_kernel_leaves_its_block_mates_exact():
+    """Squares of a diverged kernel overflow to Inf; a kernel of the same width packed beside
+    it keeps statistics equal to its own alone."""
+    segments = Segments.of_kernels([(2, 8, 2), (5, 8, 2)])
+    huge = np.full((2, 8), 3e38, np.float32) * np.where(np.arange(8) % 2, 1, -1)
+    healthy = _values((5, 8), seed=1, nonfinite=False)
+    flat = np.concatenate([huge.reshape(-1), healthy.reshape(-1)])
+    result = np.asarray(
+        compiled_packed_stats(tf.float32)(
+            flat,
+            flat,
+            tf.constant(False),
+            *segments.tables(),
+            tf.constant(5),
+            tf.constant(0.0, tf.float64),
+        )
+    )
+    _assert_matches(result[2:], _reference(healthy, 2, 5, 0.0), healthy, 2, 5)
+    np.testing.assert_array_equal(result[:2, FIELDS["max"]], np.float32([3e38, 3e38]))
+
+
+def test_segments_refuse_a_width_the_gates_do_not_divide():
+    with pytest.raises(ValueError, match="not divisible by 4 gates"):
+        Segments.of_kernels([(3, 12, 4), (2, 10, 4)])
 
 
 def test_graph_mode_equals_eager():

@@ -3,12 +3,12 @@
 Every logged step computes the statistics of every gate slice of a model in one call of one
 compiled function, `packed_stats`, whatever the number of slices: the kernels of one kind and
 compute dtype are laid end to end in one flat vector, kernels of the same width stacked into one
-matrix (`Segments` says where each slice lies), and a loop over those matrices (one iteration
-per distinct width) reduces columns per kernel with sorted segment reductions, then units per
-slice; so the graph is the same few dozen ops for a model of 2 layers or 200. Its shapes are all
-dynamic, so it is traced about once per compute dtype per process (`compiled_packed_stats`), and
-only a ``[slices, len(STAT_FIELDS) + bins]`` float64 array crosses to the host. `gate_stats` is
-the same computation for one tensor.
+matrix (`Segments` says where each slice lies), and one loop over those matrices (one iteration
+per distinct width) reduces columns per kernel and counts histogram buckets, then units are
+combined per slice; so the graph is the same few dozen ops for a model of 2 layers or 200. Its
+shapes are all dynamic, so it is traced about once per compute dtype per process
+(`compiled_packed_stats`), and only a ``[slices, len(STAT_FIELDS) + bins]`` float64 array
+crosses to the host. `gate_stats` is the same computation for one tensor.
 
 Precision: elementwise work is in float32 (float64 for float64 variables) because a float64 copy
 of a large kernel costs more than all the statistics together. Values are first reduced per unit
@@ -64,8 +64,9 @@ class Segments:
     equal contiguous blocks, Keras' storage order). Kernels of the same width are stacked row
     on row into one matrix per width, a *block*; the blocks follow one another in the flat
     vector, each row-major. A *unit* is one column of one kernel: the `rows` values of one output
-    unit of one gate. Statistics reduce each block's columns per kernel (fast dense reductions
-    over rows), then units per slice.
+    unit of one gate. Statistics reduce each block's columns per kernel (a product with the
+    rows' kernel ids, sorted segment reductions), then units per slice. One block per width, not
+    per shape, keeps the loop short for models of many small kernels.
 
     Attributes:
       order: the kernels' positions (in the order given) in the flat vector.
@@ -166,9 +167,10 @@ class Segments:
 
 
 _UNIT_COLUMNS = 11
-"""Per-unit partials of `_block_partials`: finite, near-zero and NaN counts, shift, sums of
-(x - shift), (x - shift)^2 and |x|, max, -min, and the sums of squared change and of squared
+"""Per-unit partials of `packed_stats`' loop: finite, near-zero and NaN counts, shift, sums of
+(x - shift), (x - shift)^2 and |x|, max, min, and the sums of squared change and of squared
 previous values (update size)."""
+_ABS_SUM, _MAX, _MIN, _CHANGE_SUM = 6, 7, 8, 9
 
 
 def packed_stats(
@@ -198,11 +200,15 @@ def packed_stats(
     Returns:
       float64 ``[slices, len(STAT_FIELDS) + bins]``, one `gate_stats` row per slice.
 
-    Two loops over the blocks (one iteration per distinct kernel width, whatever the number of
-    kernels): the first reduces each block's columns per kernel to per-unit partials in the
-    compute dtype (`rows` values each), which are combined per slice in float64; the second
-    counts histogram buckets with the slices' ranges, ids ``slice * bins + bucket``, one
-    `Bincount` per block (int32 ids and counts stay on the GPU and are deterministic).
+    One loop over the blocks (one iteration per distinct kernel width, whatever the number of
+    kernels) reduces each block's columns per kernel to per-unit partials in the compute dtype
+    (`rows` values each), and counts the block's histogram buckets with its slices' ranges, ids
+    ``slice * bins + bucket``, one `Bincount` (int32 ids and counts stay on the GPU and are
+    deterministic). The partials are combined per slice in float64 after the loop.
+
+    The loop first runs without masks; only if some block's sums come out non-finite (a NaN or
+    Inf among its values or previous values; or an overflow, which the masks leave as it is)
+    does it run again with them, so a healthy model pays for no mask and no test of its values.
     Moments are taken about a shift (each unit's first value, or 0 if not finite, moved to its
     slice's first unit's in float64), so the variance of a tight cluster far from zero, like a
     forget-gate bias near 1, does not cancel away in float32.
@@ -210,63 +216,48 @@ def packed_stats(
     dtype = values.dtype
     count_blocks = tf.shape(blocks)[0]
     slices = tf.shape(slice_units)[0]
-    nan = tf.constant(float("nan"), tf.float64)
+    zero = tf.zeros([], dtype)
+    inf = tf.constant(float("inf"), dtype)
+    threshold = tf.cast(near_zero, dtype)
+    first_unit = tf.concat([[0], tf.cumsum(blocks[:, 3] * blocks[:, 2])], axis=0)
 
     def block_values(vector: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
         offset, rows, width = blocks[b, 0], blocks[b, 1], blocks[b, 2]
         return tf.reshape(tf.slice(vector, [offset], [rows * width]), [rows, width])
 
-    def block_rows(b: tf.Tensor) -> tf.Tensor:
-        return tf.slice(row_kernel, [blocks[b, 5]], [blocks[b, 1]])
+    def reduce_blocks(masked: bool) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The per-unit partials ``[units, _UNIT_COLUMNS]``, the bucket counts and whether every
+        block's sums came out finite; `masked` leaves non-finite values out of everything."""
 
-    def partials(b, written):
-        x = block_values(values, b)
-        kernels, rows = blocks[b, 3], blocks[b, 1]
-        ids = block_rows(b)
-        zero = tf.zeros([], dtype)
-        starts = tf.slice(kernel_first_row, [blocks[b, 4]], [kernels])
-        firsts = tf.cond(
-            rows > 0,
-            lambda: tf.gather(x, tf.minimum(starts, rows - 1)),
-            lambda: tf.zeros([kernels, tf.shape(x)[1]], dtype),
-        )
-        shift = tf.where(tf.math.is_finite(firsts), firsts, zero)
-
-        def per_unit(tensor, reduce=tf.math.segment_sum):
-            """Per kernel and column, flattened: sorted segment reductions over the rows (a
-            kernel's rows are contiguous), padded for trailing kernels without rows."""
-            reduced = reduce(tensor, ids)
-            reduced = tf.pad(reduced, [[0, kernels - tf.shape(reduced)[0]], [0, 0]])
-            return tf.reshape(tf.cast(reduced, tf.float64), [-1])
-
-        def columns(masked: bool) -> tf.Tensor:
-            """The partials; without `masked`, for a block whose values (and previous values)
-            are all finite, which skips every mask (the usual case, at half the cost)."""
+        def body(b, written, counts, clean):
+            x = block_values(values, b)
+            rows, width, kernels = blocks[b, 1], blocks[b, 2], blocks[b, 3]
+            ids = tf.slice(row_kernel, [blocks[b, 5]], [rows])
+            starts = tf.slice(kernel_first_row, [blocks[b, 4]], [kernels])
+            first = tf.cond(
+                rows > 0,
+                lambda: tf.gather(x, tf.minimum(starts, rows - 1)),
+                lambda: tf.zeros([kernels, width], dtype),
+            )
+            shift = tf.where(tf.math.is_finite(first), first, zero)
+            none = tf.zeros([kernels * width], tf.float64)
             finite = tf.math.is_finite(x) if masked else None
+
+            def per_unit(tensor, reduce=tf.math.segment_sum):
+                """Per kernel and column, flattened: sorted segment reductions over the rows (a
+                kernel's rows are contiguous), padded for trailing kernels without rows. Not a
+                product with the rows' indicator, which would be faster on CPUs but lets an Inf
+                of one kernel make NaNs of the others', and rounds to 10 bits on GPUs that
+                multiply in TensorFloat-32."""
+                reduced = reduce(tensor, ids)
+                reduced = tf.pad(reduced, [[0, kernels - tf.shape(reduced)[0]], [0, 0]])
+                return tf.reshape(tf.cast(reduced, tf.float64), [-1])
+
+            def per_row(table):
+                return tf.gather(tf.reshape(table, [kernels, width]), ids)
 
             def keep(tensor, fill=zero):
                 return tf.where(finite, tensor, fill) if masked else tensor
-
-            centered = keep(x - tf.gather(shift, ids))
-            magnitude = tf.abs(keep(x))
-            low = tf.constant(-float("inf"), dtype)
-            if masked:
-                counts = [per_unit(tf.cast(finite, dtype))]
-            else:
-                ones = tf.ones([rows, 1], dtype)
-                per_kernel = tf.broadcast_to(per_unit_rows(ones), tf.shape(firsts))
-                counts = [tf.reshape(tf.cast(per_kernel, tf.float64), [-1])]
-            result = counts + [
-                # Non-finite entries were zeroed, so they count as near zero; see near_count.
-                per_unit(tf.cast(magnitude <= tf.cast(near_zero, dtype), dtype)),
-                per_unit(tf.cast(tf.math.is_nan(x), dtype)) if masked else tf.zeros_like(counts[0]),
-                tf.reshape(tf.cast(shift, tf.float64), [-1]),
-                per_unit(centered),
-                per_unit(tf.square(centered)),
-                per_unit(magnitude),
-                per_unit(keep(x, low), tf.math.segment_max),
-                per_unit(keep(-x, low), tf.math.segment_max),
-            ]
 
             def update():
                 before = block_values(previous, b)
@@ -278,38 +269,76 @@ def packed_stats(
                     change = x - before
                 return per_unit(tf.square(change)), per_unit(tf.square(before))
 
-            result.extend(tf.cond(has_previous, update, lambda: (tf.zeros_like(result[0]),) * 2))
-            return tf.stack(result, axis=1)
+            centered = keep(x - per_row(shift))
+            magnitude = tf.abs(keep(x))
+            if masked:
+                finite_count = per_unit(tf.cast(finite, dtype))
+            else:
+                finite_count = tf.slice(unit_rows, [first_unit[b]], [kernels * width])
+            partials = [
+                finite_count,
+                # Non-finite entries were zeroed, so they count as near zero; see near_count.
+                per_unit(tf.cast(magnitude <= threshold, dtype)),
+                per_unit(tf.cast(tf.math.is_nan(x), dtype)) if masked else none,
+                tf.reshape(tf.cast(shift, tf.float64), [-1]),
+                per_unit(centered),
+                per_unit(tf.square(centered)),
+                per_unit(magnitude),
+                per_unit(keep(x, -inf), tf.math.segment_max),
+                per_unit(keep(x, inf), tf.math.segment_min),
+                *tf.cond(has_previous, update, lambda: (none, none)),
+            ]
+            # Sums of |x| and of squared changes are finite only if every value and previous
+            # value is (or nothing overflowed).
+            sums = tf.concat([partials[_ABS_SUM], partials[_CHANGE_SUM]], axis=0)
+            block_clean = tf.reduce_all(tf.math.is_finite(sums))
 
-        def per_unit_rows(ones):
-            reduced = tf.math.segment_sum(ones, ids)
-            return tf.pad(reduced, [[0, kernels - tf.shape(reduced)[0]], [0, 0]])
+            # The block's slices' ranges, as the fields after the loop compute them.
+            slice_of = tf.slice(unit_slice, [first_unit[b]], [kernels * width])
+            low, high = _histogram_range(
+                tf.math.unsorted_segment_min(partials[_MIN], slice_of, slices),
+                tf.math.unsorted_segment_max(partials[_MAX], slice_of, slices),
+                tf.math.unsorted_segment_sum(finite_count, slice_of, slices) > 0,
+            )
+            lows, widths = _bucket_scale(low, high, bins, dtype)
+            position = tf.math.floordiv(
+                x - per_row(tf.gather(lows, slice_of)), per_row(tf.gather(widths, slice_of))
+            )
+            position = tf.cast(tf.minimum(keep(position), tf.cast(bins - 1, dtype)), tf.int32)
+            bucket = position + per_row(slice_of * bins)
+            if masked:
+                bucket = tf.where(finite, bucket, slices * bins)
 
-        clean = tf.reduce_all(tf.math.is_finite(x))
-        clean = tf.logical_and(
-            clean,
-            tf.logical_or(
-                tf.logical_not(has_previous),
-                tf.reduce_all(tf.math.is_finite(block_values(previous, b))),
+            def bincount():
+                return tf.raw_ops.Bincount(
+                    arr=bucket, size=slices * bins, weights=tf.zeros([0], tf.int32)
+                )
+
+            # Without masks, a non-finite value makes an invalid id: such a block is counted
+            # again, masked.
+            counts += bincount() if masked else tf.cond(block_clean, bincount, lambda: 0 * counts)
+            clean = tf.logical_and(clean, block_clean)
+            return b + 1, written.write(b, tf.stack(partials, axis=1)), counts, clean
+
+        _, written, counts, clean = tf.while_loop(
+            lambda b, *_: b < count_blocks,
+            body,
+            (
+                0,
+                tf.TensorArray(
+                    tf.float64,
+                    size=count_blocks,
+                    infer_shape=False,
+                    element_shape=tf.TensorShape([None, _UNIT_COLUMNS]),
+                ),
+                tf.zeros([slices * bins], tf.int32),
+                True,
             ),
         )
-        stacked = tf.cond(clean, lambda: columns(False), lambda: columns(True))
-        return b + 1, written.write(b, stacked)
+        return tf.reshape(written.concat(), [-1, _UNIT_COLUMNS]), counts, clean
 
-    _, written = tf.while_loop(
-        lambda b, _: b < count_blocks,
-        partials,
-        (
-            0,
-            tf.TensorArray(
-                tf.float64,
-                size=count_blocks,
-                infer_shape=False,
-                element_shape=tf.TensorShape([None, _UNIT_COLUMNS]),
-            ),
-        ),
-    )
-    units = tf.reshape(written.concat(), [-1, _UNIT_COLUMNS])
+    units, counts, clean = reduce_blocks(False)
+    units, counts = tf.cond(clean, lambda: (units, counts), lambda: reduce_blocks(True)[:2])
     (
         finite_u,
         near_u,
@@ -319,7 +348,7 @@ def packed_stats(
         squares_u,
         abs_u,
         max_u,
-        neg_min_u,
+        min_u,
         change_u,
         before_u,
     ) = tf.unstack(units, axis=1)
@@ -337,11 +366,11 @@ def packed_stats(
     rows = tf.math.unsorted_segment_max(unit_rows, unit_slice, slices)
     count = rows * slice_units
     some = finite_count > 0
-    nans = tf.fill([slices], nan)
+    nans = tf.fill([slices], tf.constant(float("nan"), tf.float64))
     offset = total / finite_count
     mean = slice_shift + offset
     variance = tf.maximum(squares / finite_count - tf.square(offset), 0.0)
-    minimum = tf.where(some, -per_slice(neg_min_u, tf.math.unsorted_segment_max), nans)
+    minimum = tf.where(some, per_slice(min_u, tf.math.unsorted_segment_min), nans)
     maximum = tf.where(some, per_slice(max_u, tf.math.unsorted_segment_max), nans)
     spread = tf.where(tf.equal(minimum, maximum), tf.zeros_like(mean), tf.sqrt(variance))
     near_count = per_slice(near_u) - (count - finite_count)
@@ -377,47 +406,6 @@ def packed_stats(
         "hist_high": high,
     }
     scalars = tf.stack([fields[name] for name in STAT_FIELDS], axis=1)
-
-    # Buckets: finite values satisfy x >= low, so the position is never negative, and only the
-    # top needs clamping (x == high is position bins). The width is clipped to the dtype's
-    # positive normal range, so that no position is ever NaN (which would make an invalid id):
-    # a slice without finite values has width 0, and ranges of subnormal or overflowing width
-    # exist. Non-finite values get the id slices * bins, which Bincount ignores.
-    limits = np.finfo(dtype.as_numpy_dtype)
-    widths = tf.clip_by_value(
-        tf.cast((high - low) / tf.cast(bins, tf.float64), dtype), limits.tiny, limits.max
-    )
-    lows = tf.cast(low, dtype)
-    first_unit = tf.concat([[0], tf.cumsum(blocks[:, 3] * blocks[:, 2])], axis=0)
-
-    def buckets(b, counts):
-        x = block_values(values, b)
-        ids = block_rows(b)
-        width = blocks[b, 2]
-        table = tf.reshape(
-            tf.slice(unit_slice, [first_unit[b]], [blocks[b, 3] * width]), [-1, width]
-        )
-        slice_of = tf.gather(table, ids)
-        position = tf.math.floordiv(x - tf.gather(lows, slice_of), tf.gather(widths, slice_of))
-        position = tf.minimum(position, tf.cast(bins - 1, dtype))
-
-        def masked():
-            finite = tf.math.is_finite(x)
-            kept = tf.cast(tf.where(finite, position, 0), tf.int32) + slice_of * bins
-            return tf.where(finite, kept, slices * bins)
-
-        bucket = tf.cond(
-            tf.reduce_all(tf.math.is_finite(x)),
-            lambda: tf.cast(position, tf.int32) + slice_of * bins,
-            masked,
-        )
-        return b + 1, counts + tf.raw_ops.Bincount(
-            arr=bucket, size=slices * bins, weights=tf.zeros([0], tf.int32)
-        )
-
-    _, counts = tf.while_loop(
-        lambda b, _: b < count_blocks, buckets, (0, tf.zeros([slices * bins], tf.int32))
-    )
     counts = tf.reshape(tf.cast(counts, tf.float64), [slices, bins])
     return tf.concat([scalars, counts], axis=1)
 
@@ -450,7 +438,7 @@ def compiled_packed_stats(dtype: tf.DType):
             tf.TensorSpec([], tf.int32),
             tf.TensorSpec([], tf.float64),
         ]
-        _COMPILED[dtype] = compat.uninlined_function(packed_stats, signature)
+        _COMPILED[dtype] = compat.logging_function(packed_stats, signature)
     return _COMPILED[dtype]
 
 
@@ -573,6 +561,22 @@ def _previous_matrix(previous: tf.Tensor, values: tf.Tensor, dtype: tf.DType) ->
         if matrix.shape.rank == 0
         else tf.reshape(matrix, [-1, tf.shape(matrix)[-1]])
     )
+
+
+def _bucket_scale(
+    low: tf.Tensor, high: tf.Tensor, bins: tf.Tensor, dtype: tf.DType
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Each slice's histogram origin and bucket width in `dtype`. Finite values satisfy
+    ``x >= low``, so a position is never negative, and only the top needs clamping (``x ==
+    high`` is position `bins`). The width is clipped to the dtype's positive normal range, so
+    that no position is ever NaN (which would make an invalid id): a slice without finite values
+    has width 0, and ranges of subnormal or overflowing width exist. Non-finite values get the
+    id ``slices * bins``, which Bincount ignores."""
+    limits = np.finfo(dtype.as_numpy_dtype)
+    widths = tf.clip_by_value(
+        tf.cast((high - low) / tf.cast(bins, tf.float64), dtype), limits.tiny, limits.max
+    )
+    return tf.cast(low, dtype), widths
 
 
 def _histogram_range(

@@ -216,10 +216,9 @@ class GateLogger:
                 for p in self.weight_packings
             ]
             self._has_previous = compat.local_variable(False, "weightgates_has_previous")
-        self._weights_fn = tf.function(self.weight_stats, autograph=False)
-        self._gradients_fn = tf.function(
-            lambda gradients: self.gradient_stats(self.flat_gradients(gradients)),
-            autograph=False,
+        self._weights_fn = compat.logging_function(self.weight_stats)
+        self._gradients_fn = compat.logging_function(
+            lambda gradients: self.gradient_stats(self.flat_gradients(gradients))
         )
 
     @property

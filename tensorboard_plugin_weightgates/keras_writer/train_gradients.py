@@ -122,7 +122,7 @@ class TrainStepLogger:
         self.log_weights = log_weights
         per_call = max(1, int(steps_per_execution))
         self.slots = 1 if update_freq == EPOCH else -(-per_call // int(update_freq))
-        self._log_fn = compat.uninlined_function(self._log)
+        self._log_fn = compat.logging_function(self._log)
         self._taken = 0
         groups = logger.trainable_groups
         self._keys = [compat.variable_key(g.variable) for g in groups]
