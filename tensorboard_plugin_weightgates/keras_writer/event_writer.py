@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import tensorflow as tf
+from tensorboard.compat.proto import event_pb2
 
 from tensorboard_plugin_weightgates.format.options import check_on_error
 from tensorboard_plugin_weightgates.keras_writer import compat
@@ -119,6 +120,7 @@ class EventWriter:
             return
         with self.guard():
             with tf.device("cpu:0"):
+                tf.raw_ops.ImportEvent(writer=self._resource, event=_last_event())
                 tf.raw_ops.FlushSummaryWriter(writer=self._resource)
             if not tf.io.gfile.isdir(self.logdir):
                 # The writer's file went with its directory, and writing to it still succeeds.
@@ -179,6 +181,17 @@ class EventWriter:
             self.owner,
             self.logdir,
         )
+
+
+def _last_event() -> bytes:
+    """A small event (a wall time, nothing for readers to read) written last before each flush.
+
+    TensorFlow's writer ignores the error of each record's write and reports only the flush's.
+    A record larger than the file's buffer (a step of a large model's statistics, snapshots)
+    is written at once, so a full disk would fail it unreported, and the flush would find
+    nothing left to write; a small record after it waits in the buffer for the flush, which then
+    meets the full disk and reports it."""
+    return event_pb2.Event(wall_time=time.time()).SerializeToString()
 
 
 def describe_error(error: BaseException) -> str:
