@@ -222,6 +222,27 @@ def test_logging_functions_stay_one_call_op_that_grappler_skips():
     assert context.context().function_call_options is before
 
 
+def test_keras_3_models_run_without_grappler_and_tf_keras_models_with_it():
+    """The probe and the activation pass skip Grappler for Keras 3 models only: tf-keras' LSTM
+    and GRU rely on Grappler's implementation selector for cuDNN on GPUs."""
+    from tensorflow.core.protobuf import config_pb2
+
+    model = keras.Sequential([keras.Input((3, 2)), keras.layers.LSTM(2)])
+    function = compat.model_function(tf.function(lambda x: model(x, training=False)), model)
+    x = tf.ones([1, 3, 2])
+    caller = tf.function(lambda x: function(x) + 1.0).get_concrete_function(x)
+    calls = [op for op in caller.graph.get_operations() if "PartitionedCall" in op.type]
+    config = config_pb2.ConfigProto.FromString(calls[0].get_attr("config_proto"))
+    keras_3 = not LEGACY
+    assert config.graph_options.rewrite_options.disable_meta_optimizer == keras_3, moved(
+        "the module of a Keras 3 model's classes (keras.src...)",
+        "the probe's first call optimizes the model's graph for nothing (about a second)"
+        if keras_3
+        else "tf-keras' recurrent layers lose cuDNN on GPUs",
+    )
+    np.testing.assert_allclose(function(x), model(x), rtol=1e-6)
+
+
 def test_a_layers_call_can_be_intercepted_from_any_model():
     lstm = keras.layers.LSTM(2, return_sequences=True)
     bidirectional = keras.layers.Bidirectional(keras.layers.GRU(2))

@@ -254,7 +254,7 @@ class ActivationLogger:
                     layers, gradients, x, y, sample_weight, step, statistics, maps, values, describe
                 )
 
-            self._passes[key] = tf.function(run, autograph=False)
+            self._passes[key] = compat.model_function(tf.function(run, autograph=False), self.model)
         return self._passes[key]
 
     def _probe(

@@ -11,6 +11,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from tensorboard_plugin_weightgates.keras_writer import compat
+
 
 def compile_probe_gradients(model, variables: Sequence[Any]):
     """A tf.function giving the compiled loss's gradient on the probe batch for each logged
@@ -31,7 +33,6 @@ def compile_probe_gradients(model, variables: Sequence[Any]):
         gradients = tape.gradient(loss, variables)
         return [None if g is None else tf.convert_to_tensor(g) for g in gradients]
 
-    @tf.function
     def probe(x, y, sample_weight=None):
         per_replica = strategy.run(replica_gradients, args=(x, y, sample_weight))
         replicas = float(strategy.num_replicas_in_sync)
@@ -40,7 +41,7 @@ def compile_probe_gradients(model, variables: Sequence[Any]):
             for g in per_replica
         ]
 
-    return probe
+    return compat.model_function(tf.function(probe), model)
 
 
 def model_strategy(model) -> tf.distribute.Strategy:
