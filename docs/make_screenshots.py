@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-from browser_helpers import launch_chromium, plugin_frame, tensorboard  # noqa: E402
+from browser_helpers import chromium_browser, plugin_frame, tensorboard  # noqa: E402
 
 OUT = REPO / "docs" / "screenshots"
 RUNS = ("attention/train", "convlstm/train", "lstm_lr0.003/train", "lstm_lr0.03/train")
@@ -115,15 +115,12 @@ def shoot(page, frame, selector, name, pad=8):
 
 
 def main() -> None:
-    from playwright.sync_api import sync_playwright
-
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         logdir = Path(tmp) / "logs"
         train(logdir)
         log = Path(tmp) / "tensorboard.log"
-        with tensorboard(logdir, False, RUNS, log) as url, sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
+        with tensorboard(logdir, False, RUNS, log) as url, chromium_browser() as browser:
             context, page, frame = open_tab(browser, url)
 
             choose(frame, "1. attention (MultiHeadAttention)", ["attention/train"])
@@ -142,7 +139,6 @@ def main() -> None:
             settle(frame)
             shoot(page, frame, ".wg-section", "histograms.png")
             context.close()
-            browser.close()
 
 
 if __name__ == "__main__":
