@@ -366,7 +366,8 @@ class GateLogger:
         After the first write a tag's record differs from the last one only in its tensor's
         bytes, which protobuf serializes last (fields go in number order: the value's tensor
         after its tag, the tensor's content after its dtype and shape): the bytes before them
-        are kept per tag, so that encoding a step is a join, not a protobuf message per slice.
+        are kept per tag, shape and dtype (which they encode), so that encoding a step is a
+        join, not a protobuf message per slice.
         """
         dtype = np.dtype(values.dtype).newbyteorder("<")
         content = np.ascontiguousarray(values, dtype).tobytes()
