@@ -40,7 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from browser_helpers import launch_chromium, plugin_frame, tensorboard  # noqa: E402
+from browser_helpers import chromium_browser, plugin_frame, tensorboard  # noqa: E402
 
 SCALARS_READY = """() => {
     const find = (root) => {
@@ -135,7 +135,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--load-fast", default="auto", choices=["auto", "true", "false"])
     args = parser.parse_args()
-    from playwright.sync_api import sync_playwright
 
     load_fast = {"auto": None, "true": True, "false": False}[args.load_fast]
     with tempfile.TemporaryDirectory(prefix="weightgates-bench-") as tmp:
@@ -146,8 +145,7 @@ def main() -> None:
             f"{'case':<16} {'scalars ready':>14} {'first heatmap':>14} {'ratio':>7} "
             f"{'rasterise':>10}"
         )
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
+        with chromium_browser() as browser:
             for name, (logdir, runs) in logdirs.items():
                 with tensorboard(logdir, load_fast, runs, Path(tmp) / f"{name}.log") as url:
                     scalars, heatmaps, rasters = [], [], []
@@ -167,7 +165,6 @@ def main() -> None:
                         f"{statistics.median(rasters):>7.1f} ms",
                         flush=True,
                     )
-            browser.close()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-from browser_helpers import launch_chromium, plugin_frame, tensorboard  # noqa: E402
+from browser_helpers import chromium_browser, plugin_frame, tensorboard  # noqa: E402
 
 OUT = REPO / "docs" / "screenshots"
 RUNS = ("lstm/train", "gru/train", "lstm_relu_sgd_diverges/train")
@@ -27,11 +27,8 @@ SETTLE = "() => !document.querySelector('[aria-busy]') && !document.querySelecto
 
 
 def photograph(logdir: Path, log_path: Path) -> list[Path]:
-    from playwright.sync_api import sync_playwright
-
     written = []
-    with tensorboard(logdir, None, RUNS, log_path) as url, sync_playwright() as p:
-        browser = launch_chromium(p)
+    with tensorboard(logdir, None, RUNS, log_path) as url, chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1440, "height": 2400})
         page.goto(f"{url}/#weightgates")
         frame = plugin_frame(page)
@@ -52,7 +49,6 @@ def photograph(logdir: Path, log_path: Path) -> list[Path]:
         for name, section in shots.items():
             frame.locator(f"section[data-section={section}]").screenshot(path=str(OUT / name))
             written.append(OUT / name)
-        browser.close()
     return written
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-from browser_helpers import launch_chromium, plugin_frame, tensorboard  # noqa: E402
+from browser_helpers import chromium_browser, plugin_frame, tensorboard  # noqa: E402
 
 OUT = REPO / "docs" / "screenshots"
 WEIGHTGATES = Path(sys.executable).with_name("weightgates")
@@ -49,8 +49,6 @@ def save_models(directory: Path) -> list[Path]:
 
 
 def main() -> None:
-    from playwright.sync_api import sync_playwright
-
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -61,9 +59,8 @@ def main() -> None:
         )
         with (
             tensorboard(logdir, None, RUNS, tmp / "tensorboard.log") as url,
-            sync_playwright() as p,
+            chromium_browser() as browser,
         ):
-            browser = launch_chromium(p)
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             page.goto(f"{url}/#weightgates")
             frame = plugin_frame(page)
@@ -86,7 +83,6 @@ def main() -> None:
             frame.wait_for_function(settle)
             frame.locator(".wg-stats-table").scroll_into_view_if_needed()
             page.screenshot(path=str(OUT / "imported-models-table.png"), full_page=True)
-            browser.close()
     print(f"wrote {OUT / 'imported-models.png'} and {OUT / 'imported-models-table.png'}")
 
 
