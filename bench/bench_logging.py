@@ -12,7 +12,15 @@ that Keras' own tracing is done:
   and, for the 3- and 7-layer models, the first fit of a freshly compiled model, plain and with
   `gradients="train"` (Keras traces its training step once either way);
 * steady state: a second `fit` with the same callback, over a second plain `fit`, at
-  `update_freq=10` (all modes) and `update_freq=1` (weights only and `gradients="train"`);
+  `update_freq=10` (all modes) and `update_freq=1` (weights only and `gradients="train"`),
+  three ways: as the sum of its batch times (`BatchClock`: from the first callback's
+  `on_train_batch_begin` to the last one's `on_train_batch_end`, so every callback's work at a
+  batch is in it), each batch's time the median of the repeats at the same batch index, so that
+  a stall of the machine in one repeat drops out while a log, at the same batches in every
+  repeat, stays; as 1 plus the logged batches' excess over the other batches (`batch_excess`),
+  against a plain fit's, over the plain batch sum: the logging's cost measured within each fit;
+  and as the whole second fit, which also holds the logs at each epoch's end and at the end of
+  training. A second plain configuration ("plain fit, again") shows what noise alone reads;
 * per logged step: one host-side log of every weight's statistics (`GateLogger.log_weights`:
   compute, copy, encode, write) and of gradients, against the floor, moments and a 30-bucket
   histogram of every logged weight in one compiled function whose result is copied to the host;
@@ -24,8 +32,8 @@ shared and noisy. Python's garbage collector is off while a fit is timed (as `ti
 
     .venv/bin/python bench/bench_logging.py [--repeats 3] [--quick]
 
-About 10 minutes on two idle CPU cores (15 under the load of other jobs); ``--quick``, one
-repeat of half as many batches, about a third of that.
+About 8 minutes on two idle CPU cores (12 under the load of other jobs); ``--quick``, one
+repeat of half as many batches (Bi-LSTM(512) keeps its 10), about a third of that.
 """
 
 from __future__ import annotations
@@ -50,12 +58,16 @@ from tensorboard_plugin_weightgates.keras_writer.summary import GateLogger  # no
 keras = tf.keras
 BATCH = 32
 PLAIN = "plain fit"
+AGAIN = "plain fit, again"
+"""A second plain configuration, last in each round: its ratio to the first is what this
+machine's noise alone makes of a configuration that costs nothing."""
 MODES = (
     PLAIN,
     "weights only",
     'gradients="train"',
     "probe gradients",
     "keras TensorBoard(histogram_freq=1)",
+    AGAIN,
 )
 EVERY_BATCH = ("weights only", 'gradients="train"')
 
@@ -84,7 +96,7 @@ def big_lstm(steps: int, features: int):
 
 
 def callbacks_for(mode: str, logdir: str, probe, update_freq: int, snapshot_freq="epoch"):
-    if mode == PLAIN:
+    if mode in (PLAIN, AGAIN):
         return []
     if mode.startswith("keras"):
         return [keras.callbacks.TensorBoard(log_dir=logdir, histogram_freq=1)]
@@ -99,15 +111,58 @@ def callbacks_for(mode: str, logdir: str, probe, update_freq: int, snapshot_freq
     ]
 
 
-def timed_fit(model, x, y, callbacks) -> float:
+class BatchClock:
+    """Times every batch of a `fit` with all its callbacks' work: `callbacks(others)` puts one
+    callback before `others`, which starts the clock at `on_train_batch_begin`, and one after
+    them, which stops it at `on_train_batch_end` (Keras calls callbacks in list order)."""
+
+    def __init__(self):
+        self.times: list[float] = []
+        self._start = 0.0
+
+    def callbacks(self, others: list) -> list:
+        clock = self
+
+        class Start(keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                clock._start = time.perf_counter()
+
+        class Stop(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                clock.times.append(time.perf_counter() - clock._start)
+
+        return [Start(), *others, Stop()]
+
+
+def timed_fit(model, x, y, callbacks, clock: BatchClock | None = None) -> float:
     gc.collect()
     gc.disable()
     try:
+        if clock is not None:
+            callbacks = clock.callbacks(callbacks)
         start = time.perf_counter()
         model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=callbacks)
         return time.perf_counter() - start
     finally:
         gc.enable()
+
+
+def batch_sum(runs: list[list[float]]) -> float:
+    """The sum over batch indices of the median over repeated fits of that batch's time. Every
+    fit of a model has a multiple of 10 batches (`fits`), so that its logs at `update_freq=10`
+    fall on the same batch indices in every repeat."""
+    return sum(statistics.median(times) for times in zip(*runs))
+
+
+def batch_excess(runs: list[list[float]]) -> float:
+    """How much longer than the median batch the slower batches take, summed (each batch's time
+    the median over repeated fits at its index). With `update_freq=10` a log lands on one batch
+    in ten and the batches between cost what plain ones do, so the excess over a plain fit's is
+    the logging's cost measured within each fit: a machine that runs every batch a few percent
+    slower in one configuration than in another, as these shared ones do, does not move it."""
+    medians = [statistics.median(times) for times in zip(*runs)]
+    typical = statistics.median(medians)
+    return sum(max(0.0, m - typical) for m in medians)
 
 
 def prepared(make_model, x, y):
@@ -120,7 +175,10 @@ def prepared(make_model, x, y):
 
 
 def fits(name, make_model, x, y, repeats, every_batch) -> dict:
-    """{(mode, update_freq): [(first fit, second fit), ...]} on one prepared model."""
+    """{(mode, update_freq): [(first fit, second fit, second fit's batch times), ...]} on one
+    prepared model."""
+    if (2 * len(x) // BATCH) % 10:
+        raise ValueError("a fit must have a multiple of 10 batches: see batch_sum")
     model = prepared(make_model, x, y)
     probe = (x[:BATCH], y[:BATCH])
     plan = [(mode, 10) for mode in MODES]
@@ -132,29 +190,40 @@ def fits(name, make_model, x, y, repeats, every_batch) -> dict:
             with tempfile.TemporaryDirectory() as logdir:
                 callbacks = callbacks_for(mode, logdir, probe, freq)
                 first = timed_fit(model, x, y, callbacks)
-                second = timed_fit(model, x, y, callbacks)
-            times[(mode, freq)].append((first, second))
+                clock = BatchClock()
+                second = timed_fit(model, x, y, callbacks, clock)
+            times[(mode, freq)].append((first, second, clock.times))
     return {"model": model, "times": times}
 
 
 def report_fits(name, batches, result, repeats) -> None:
     times = result["times"]
-    median = {key: [statistics.median(t[i] for t in v) for i in (0, 1)] for key, v in times.items()}
-    plain_first, plain_steady = median[(PLAIN, 10)]
+    median = {
+        key: [statistics.median(t[i] for t in v) for i in (0, 1)] + [batch_sum([t[2] for t in v])]
+        for key, v in times.items()
+    }
+    excess = {key: batch_excess([t[2] for t in v]) for key, v in times.items()}
+    plain_first, plain_fit, plain_batches = median[(PLAIN, 10)]
     print(f"\n{name}: {batches} batches per fit (2 epochs), median of {repeats}")
-    print(f"  {'':38s} {'first fit':>26s} {'steady, update_freq=10':>24s}")
+    print(
+        f"  {'':38s} {'first fit':>26s} {'steady: batches, update_freq=10':>32s}"
+        f" {'logged batches':>15s} {'second fit':>18s}"
+    )
     for mode in MODES:
-        first, steady = median[(mode, 10)]
+        first, fit, batch_time = median[(mode, 10)]
+        extra = (excess[(mode, 10)] - excess[(PLAIN, 10)]) / plain_batches
         print(
             f"  {mode:38s} {first:6.2f} s {first - plain_first:+6.2f} s {first / plain_first:5.2f}x"
-            f" {steady:9.2f} s {steady / plain_steady:6.3f}x"
+            f" {batch_time:17.3f} s {batch_time / plain_batches:6.3f}x"
+            f" {1 + extra:14.3f}x {fit:9.2f} s {fit / plain_fit:6.3f}x"
         )
     if (PLAIN, 1) in median:
-        base = median[(PLAIN, 1)][1]
+        _, base_fit, base_batches = median[(PLAIN, 1)]
         for mode in EVERY_BATCH:
-            steady = median[(mode, 1)][1]
+            _, fit, batch_time = median[(mode, 1)]
             print(
-                f"  {mode + ', update_freq=1':38s} {'':26s} {steady:9.2f} s {steady / base:6.3f}x"
+                f"  {mode + ', update_freq=1':38s} {'':26s} {batch_time:17.3f} s"
+                f" {batch_time / base_batches:6.3f}x {fit:9.2f} s {fit / base_fit:6.3f}x"
             )
 
 
@@ -213,7 +282,8 @@ def per_log(name, model, repeats) -> None:
 
 
 def long_run(x, y, repeats) -> None:
-    """Steady state of a 400-batch run of the small model at snapshot_freq None, 100, 10."""
+    """Steady state of a 400-batch run of the small model at snapshot_freq None, 100, 10: the
+    sum of batch times, the logged batches' excess (as in `fits`) and the whole fit."""
     model = prepared(small_model.make_model, x, y)
     plans = [None, 100, 10]
     times: dict = {freq: [] for freq in plans}
@@ -222,10 +292,16 @@ def long_run(x, y, repeats) -> None:
             with tempfile.TemporaryDirectory() as logdir:
                 callbacks = callbacks_for("weights only", logdir, None, 10, snapshot_freq=freq)
                 timed_fit(model, x, y, callbacks)
-                times[freq].append(timed_fit(model, x, y, callbacks))
-    base = statistics.median(times[None])
+                clock = BatchClock()
+                times[freq].append((timed_fit(model, x, y, callbacks, clock), clock.times))
+    batch_time = {freq: batch_sum([t[1] for t in v]) for freq, v in times.items()}
+    excess = {freq: batch_excess([t[1] for t in v]) for freq, v in times.items()}
+    fit = {freq: statistics.median(t[0] for t in v) for freq, v in times.items()}
     line = ", ".join(
-        f"snapshot_freq={freq}: {statistics.median(times[freq]) / base:.3f}x" for freq in plans[1:]
+        f"snapshot_freq={freq}: batches {batch_time[freq] / batch_time[None]:.3f}x, logged "
+        f"batches {1 + (excess[freq] - excess[None]) / batch_time[None]:.3f}x, "
+        f"whole fit {fit[freq] / fit[None]:.3f}x"
+        for freq in plans[1:]
     )
     batches = 2 * len(x) // BATCH
     print(
@@ -265,10 +341,10 @@ def main() -> None:
     stats.compiled_packed_stats(tf.float32).get_concrete_function()
     print(f"statistics function traced once per process in {time.perf_counter() - start:.2f} s")
     models = [
-        ("small model, 20 steps", small_model.make_model, 20, 64 // scale, True),
+        ("small model, 20 steps", small_model.make_model, 20, 60 // scale, True),
         ("Bi-LSTM(128) -> GRU(128) -> Dense, 40 steps", three_layers, 40, 20 // scale, True),
         ("3 Bi-LSTM(32) + 3 GRU(32) + Dense, 20 steps", seven_layers, 20, 20 // scale, False),
-        ("Bidirectional(LSTM(512)), 20 steps", big_lstm, 20, 10 // scale, False),
+        ("Bidirectional(LSTM(512)), 20 steps", big_lstm, 20, 10, False),
     ]
     for name, make_model, steps, batches, every_batch in models:
         x, y = small_model.make_data(batches * BATCH // 2, steps=steps, features=8, seed=0)
