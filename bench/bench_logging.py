@@ -13,14 +13,15 @@ that Keras' own tracing is done:
   `gradients="train"` (Keras traces its training step once either way);
 * steady state: a second `fit` with the same callback, over a second plain `fit`, at
   `update_freq=10` (all modes) and `update_freq=1` (weights only and `gradients="train"`),
-  three ways: as the sum of its batch times (`BatchClock`: from the first callback's
+  four ways: as the sum of its batch times (`BatchClock`: from the first callback's
   `on_train_batch_begin` to the last one's `on_train_batch_end`, so every callback's work at a
   batch is in it), each batch's time the median of the repeats at the same batch index, so that
   a stall of the machine in one repeat drops out while a log, at the same batches in every
-  repeat, stays; as 1 plus the logged batches' excess over the other batches (`batch_excess`),
-  against a plain fit's, over the plain batch sum: the logging's cost measured within each fit;
-  and as the whole second fit, which also holds the logs at each epoch's end and at the end of
-  training. A second plain configuration ("plain fit, again") shows what noise alone reads;
+  repeat, stays; as 1 plus the logged batches' excess over the typical batch minus a plain
+  fit's, over the plain batch sum (`batch_excess`): the logs' cost measured within each fit; as
+  the typical batch over a plain fit's, where a cost on every batch shows; and as the whole
+  second fit, which also holds the logs at each epoch's end and at the end of training. A
+  second plain configuration ("plain fit, again") shows what noise alone reads;
 * per logged step: one host-side log of every weight's statistics (`GateLogger.log_weights`:
   compute, copy, encode, write) and of gradients, against the floor, moments and a 30-bucket
   histogram of every logged weight in one compiled function whose result is copied to the host;
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import os
 import statistics
 import tempfile
@@ -59,8 +61,8 @@ keras = tf.keras
 BATCH = 32
 PLAIN = "plain fit"
 AGAIN = "plain fit, again"
-"""A second plain configuration, last in each round: its ratio to the first is what this
-machine's noise alone makes of a configuration that costs nothing."""
+"""A second plain configuration, the last at `update_freq=10` in each round: its ratio to the
+first is what this machine's noise alone makes of a configuration that costs nothing."""
 MODES = (
     PLAIN,
     "weights only",
@@ -154,12 +156,19 @@ def batch_sum(runs: list[list[float]]) -> float:
     return sum(statistics.median(times) for times in zip(*runs))
 
 
+def typical_batch(runs: list[list[float]]) -> float:
+    """The median batch (each batch's time the median over repeated fits at its index)."""
+    return statistics.median(statistics.median(times) for times in zip(*runs))
+
+
 def batch_excess(runs: list[list[float]]) -> float:
-    """How much longer than the median batch the slower batches take, summed (each batch's time
-    the median over repeated fits at its index). With `update_freq=10` a log lands on one batch
-    in ten and the batches between cost what plain ones do, so the excess over a plain fit's is
-    the logging's cost measured within each fit: a machine that runs every batch a few percent
-    slower in one configuration than in another, as these shared ones do, does not move it."""
+    """How much longer than the typical batch the slower batches take, summed (each batch's
+    time the median over repeated fits at its index). With `update_freq=10` a log lands on one
+    batch in ten, so the excess over a plain fit's is the cost of the logs measured within each
+    fit: a machine that runs every batch a few percent slower in one configuration than in
+    another, as these shared ones do, does not move it. It is a lower bound: a cost on every
+    batch moves the typical batch instead (`typical_batch`), and work at an epoch's end or at
+    the end of training is in no batch."""
     medians = [statistics.median(times) for times in zip(*runs)]
     typical = statistics.median(medians)
     return sum(max(0.0, m - typical) for m in medians)
@@ -177,7 +186,7 @@ def prepared(make_model, x, y):
 def fits(name, make_model, x, y, repeats, every_batch) -> dict:
     """{(mode, update_freq): [(first fit, second fit, second fit's batch times), ...]} on one
     prepared model."""
-    if (2 * len(x) // BATCH) % 10:
+    if 2 * math.ceil(len(x) / BATCH) % 10:
         raise ValueError("a fit must have a multiple of 10 batches: see batch_sum")
     model = prepared(make_model, x, y)
     probe = (x[:BATCH], y[:BATCH])
@@ -203,11 +212,12 @@ def report_fits(name, batches, result, repeats) -> None:
         for key, v in times.items()
     }
     excess = {key: batch_excess([t[2] for t in v]) for key, v in times.items()}
+    typical = {key: typical_batch([t[2] for t in v]) for key, v in times.items()}
     plain_first, plain_fit, plain_batches = median[(PLAIN, 10)]
     print(f"\n{name}: {batches} batches per fit (2 epochs), median of {repeats}")
     print(
         f"  {'':38s} {'first fit':>26s} {'steady: batches, update_freq=10':>32s}"
-        f" {'logged batches':>15s} {'second fit':>18s}"
+        f" {'logged batches':>15s} {'typical batch':>14s} {'second fit':>18s}"
     )
     for mode in MODES:
         first, fit, batch_time = median[(mode, 10)]
@@ -215,7 +225,8 @@ def report_fits(name, batches, result, repeats) -> None:
         print(
             f"  {mode:38s} {first:6.2f} s {first - plain_first:+6.2f} s {first / plain_first:5.2f}x"
             f" {batch_time:17.3f} s {batch_time / plain_batches:6.3f}x"
-            f" {1 + extra:14.3f}x {fit:9.2f} s {fit / plain_fit:6.3f}x"
+            f" {1 + extra:14.3f}x {typical[(mode, 10)] / typical[(PLAIN, 10)]:13.3f}x"
+            f" {fit:9.2f} s {fit / plain_fit:6.3f}x"
         )
     if (PLAIN, 1) in median:
         _, base_fit, base_batches = median[(PLAIN, 1)]
