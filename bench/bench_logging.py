@@ -15,9 +15,9 @@ that Keras' own tracing is done:
   `update_freq=10` (all modes) and `update_freq=1` (weights only and `gradients="train"`),
   four ways: as the sum of its batch times (`BatchClock`: from the first callback's
   `on_train_batch_begin` to the last one's `on_train_batch_end`, so every callback's work at a
-  batch is in it), each batch's time the median of the repeats at the same batch index, so that
-  a stall of the machine in one repeat drops out while a log, at the same batches in every
-  repeat, stays; as 1 plus the logged batches' excess over the typical batch minus a plain
+  batch is in it), each batch's time the median of the repeats at its index (`batch_medians`),
+  so that a stall of the machine in one repeat drops out while a log, at the same batches in
+  every repeat, stays; as 1 plus the logged batches' excess over the typical batch minus a plain
   fit's, over the plain batch sum (`batch_excess`): the logs' cost measured within each fit; as
   the typical batch over a plain fit's, where a cost on every batch shows; and as the whole
   second fit, which also holds the logs at each epoch's end and at the end of training. A
@@ -149,27 +149,20 @@ def timed_fit(model, x, y, callbacks, clock: BatchClock | None = None) -> float:
         gc.enable()
 
 
-def batch_sum(runs: list[list[float]]) -> float:
-    """The sum over batch indices of the median over repeated fits of that batch's time. Every
-    fit of a model has a multiple of 10 batches (`fits`), so that its logs at `update_freq=10`
-    fall on the same batch indices in every repeat."""
-    return sum(statistics.median(times) for times in zip(*runs))
+def batch_medians(runs: list[list[float]]) -> list[float]:
+    """Each batch index's median over repeated fits of that batch's time. Every fit of a model
+    has a multiple of 10 batches (`fits`), so that its logs at `update_freq=10` fall on the same
+    batch indices in every repeat."""
+    return [statistics.median(times) for times in zip(*runs)]
 
 
-def typical_batch(runs: list[list[float]]) -> float:
-    """The median batch (each batch's time the median over repeated fits at its index)."""
-    return statistics.median(statistics.median(times) for times in zip(*runs))
-
-
-def batch_excess(runs: list[list[float]]) -> float:
-    """How much longer than the typical batch the slower batches take, summed (each batch's
-    time the median over repeated fits at its index). With `update_freq=10` a log lands on one
-    batch in ten, so the excess over a plain fit's is the cost of the logs measured within each
-    fit: a machine that runs every batch a few percent slower in one configuration than in
-    another, as these shared ones do, does not move it. It is a lower bound: a cost on every
-    batch moves the typical batch instead (`typical_batch`), and work at an epoch's end or at
-    the end of training is in no batch."""
-    medians = [statistics.median(times) for times in zip(*runs)]
+def batch_excess(medians: list[float]) -> float:
+    """How much longer than the typical (median) batch the slower batches take, summed, of
+    `batch_medians`. With `update_freq=10` a log lands on one batch in ten, so the excess over
+    a plain fit's is the cost of the logs measured within each fit: a machine that runs every
+    batch a few percent slower in one configuration than in another, as these shared ones do,
+    does not move it. It is a lower bound: a cost on every batch moves the typical batch
+    instead, and work at an epoch's end or at the end of training is in no batch."""
     typical = statistics.median(medians)
     return sum(max(0.0, m - typical) for m in medians)
 
@@ -187,7 +180,7 @@ def fits(name, make_model, x, y, repeats, every_batch) -> dict:
     """{(mode, update_freq): [(first fit, second fit, second fit's batch times), ...]} on one
     prepared model."""
     if 2 * math.ceil(len(x) / BATCH) % 10:
-        raise ValueError("a fit must have a multiple of 10 batches: see batch_sum")
+        raise ValueError("a fit must have a multiple of 10 batches: see batch_medians")
     model = prepared(make_model, x, y)
     probe = (x[:BATCH], y[:BATCH])
     plan = [(mode, 10) for mode in MODES]
@@ -207,12 +200,13 @@ def fits(name, make_model, x, y, repeats, every_batch) -> dict:
 
 def report_fits(name, batches, result, repeats) -> None:
     times = result["times"]
+    batches_of = {key: batch_medians([t[2] for t in v]) for key, v in times.items()}
     median = {
-        key: [statistics.median(t[i] for t in v) for i in (0, 1)] + [batch_sum([t[2] for t in v])]
+        key: [statistics.median(t[i] for t in v) for i in (0, 1)] + [sum(batches_of[key])]
         for key, v in times.items()
     }
-    excess = {key: batch_excess([t[2] for t in v]) for key, v in times.items()}
-    typical = {key: typical_batch([t[2] for t in v]) for key, v in times.items()}
+    excess = {key: batch_excess(m) for key, m in batches_of.items()}
+    typical = {key: statistics.median(m) for key, m in batches_of.items()}
     plain_first, plain_fit, plain_batches = median[(PLAIN, 10)]
     print(f"\n{name}: {batches} batches per fit (2 epochs), median of {repeats}")
     print(
@@ -305,8 +299,9 @@ def long_run(x, y, repeats) -> None:
                 timed_fit(model, x, y, callbacks)
                 clock = BatchClock()
                 times[freq].append((timed_fit(model, x, y, callbacks, clock), clock.times))
-    batch_time = {freq: batch_sum([t[1] for t in v]) for freq, v in times.items()}
-    excess = {freq: batch_excess([t[1] for t in v]) for freq, v in times.items()}
+    batches_of = {freq: batch_medians([t[1] for t in v]) for freq, v in times.items()}
+    batch_time = {freq: sum(m) for freq, m in batches_of.items()}
+    excess = {freq: batch_excess(m) for freq, m in batches_of.items()}
     fit = {freq: statistics.median(t[0] for t in v) for freq, v in times.items()}
     line = ", ".join(
         f"snapshot_freq={freq}: batches {batch_time[freq] / batch_time[None]:.3f}x, logged "
